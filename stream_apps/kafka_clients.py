@@ -1,0 +1,69 @@
+"""Plain Kafka clients (kafka-python) for the CLI: admin, producer, consumer.
+
+Every client gets its connection settings from :class:`Settings` in one place, so
+security settings reach all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from stream_apps.settings import Settings
+
+
+class BrokerUnreachable(RuntimeError):
+    """No Kafka broker answered at the configured bootstrap servers."""
+
+
+def connection_kwargs(settings: Settings) -> dict[str, Any]:
+    return {"bootstrap_servers": settings.bootstrap_servers.split(",")}
+
+
+def _unreachable(settings: Settings, exc: Exception) -> BrokerUnreachable:
+    return BrokerUnreachable(
+        f"no Kafka broker answered at {settings.bootstrap_servers} ({type(exc).__name__}: {exc}). "
+        "Start one with `streamrec broker`, or pass --bootstrap-servers / set KAFKA_BOOTSTRAP_SERVERS."
+    )
+
+
+def admin_client(settings: Settings, timeout_s: float = 15.0) -> Any:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        return KafkaAdminClient(
+            **connection_kwargs(settings), client_id="streamrec-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+        )
+    except (KafkaError, OSError) as exc:
+        raise _unreachable(settings, exc) from exc
+
+
+def producer(settings: Settings, **overrides: Any) -> Any:
+    from kafka import KafkaProducer
+    from kafka.errors import KafkaError
+
+    options: dict[str, Any] = {
+        "client_id": "streamrec-cli", "linger_ms": 5, "acks": 1,
+        "max_request_size": settings.max_message_bytes * 11,
+    }
+    options.update(overrides)
+    try:
+        return KafkaProducer(**connection_kwargs(settings), **options)
+    except (KafkaError, OSError) as exc:
+        raise _unreachable(settings, exc) from exc
+
+
+def consumer(settings: Settings, *topics: str, **overrides: Any) -> Any:
+    from kafka import KafkaConsumer
+    from kafka.errors import KafkaError
+
+    options: dict[str, Any] = {
+        "client_id": "streamrec-cli", "fetch_max_wait_ms": settings.fetch_max_wait_ms,
+        "auto_offset_reset": "latest", "enable_auto_commit": False,
+    }
+    options.update(overrides)
+    try:
+        return KafkaConsumer(*topics, **connection_kwargs(settings), **options)
+    except (KafkaError, OSError) as exc:
+        raise _unreachable(settings, exc) from exc

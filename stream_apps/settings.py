@@ -1,0 +1,132 @@
+"""Every setting of streamrec, its default and its environment variable.
+
+Order of precedence: defaults, then the environment (``STREAMREC_*`` and the standard
+``KAFKA_BOOTSTRAP_SERVERS``), then command-line flags. This is the only module that
+reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from engine.config import (
+    DEFAULT_MODEL, EncoderConfig, IndexConfig, InterestConfig, RecommendConfig, ValidationConfig,
+)
+
+EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
+"""Where ``streamrec broker`` listens by default, and so where everything looks first."""
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    bootstrap_servers: str = EMBEDDED_BOOTSTRAP
+    topic_prefix: str = ""
+    app_id: str = "streamrec"
+    partitions: int = 4
+    replication_factor: int = 1
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    data_dir: str = "var/streamrec"
+    model: str = DEFAULT_MODEL
+    k: int = 10
+    long_half_life_s: float = 7 * 86400.0
+    short_half_life_s: float = 30 * 60.0
+    scene_half_life_s: float = 86400.0
+    encoder_batch_size: int = 32
+    torch_threads: int = 1
+    # Tansu does not answer a waiting fetch when data arrives, so a long wait is latency.
+    fetch_max_wait_ms: int = 20
+    max_message_bytes: int = 1_048_576
+    log_level: str = "info"
+
+    def __post_init__(self) -> None:
+        if not self.bootstrap_servers.strip():
+            raise SettingsError("bootstrap_servers must not be empty")
+        for name in ("partitions", "replication_factor", "k", "encoder_batch_size"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.web_port < 65536:
+            raise SettingsError(f"web_port must be a TCP port, got {self.web_port}")
+        if any(c in self.topic_prefix for c in " /\\"):
+            raise SettingsError(f"topic_prefix may not contain spaces or slashes: {self.topic_prefix!r}")
+        # Engine configs validate the rest (half-lives, model batch size...).
+        self.interest_config()
+        self.encoder_config()
+
+    # --- topic names -------------------------------------------------------------
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
+
+    @property
+    def faust_id(self) -> str:
+        """The consumer group and changelog prefix: distinct per topic prefix."""
+        return f"{self.topic_prefix}{self.app_id}"
+
+    # --- engine configs -------------------------------------------------------------
+    def interest_config(self) -> InterestConfig:
+        return InterestConfig(
+            long_half_life_s=self.long_half_life_s, short_half_life_s=self.short_half_life_s,
+            scene_half_life_s=self.scene_half_life_s,
+        )
+
+    def encoder_config(self) -> EncoderConfig:
+        return EncoderConfig(
+            model=self.model, batch_size=self.encoder_batch_size, torch_threads=self.torch_threads
+        )
+
+    def index_config(self, dim: int) -> IndexConfig:
+        return IndexConfig(dim=dim)
+
+    def recommend_config(self) -> RecommendConfig:
+        return RecommendConfig(k=self.k, max_k=max(100, self.k))
+
+    def validation_config(self) -> ValidationConfig:
+        return ValidationConfig()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        """A copy with the non-``None`` values of ``overrides`` (command-line flags)."""
+        known = {f.name for f in fields(self)}
+        chosen = {k: v for k, v in overrides.items() if k in known and v is not None}
+        return replace(self, **chosen)
+
+
+def env_name(field_name: str) -> str:
+    return f"STREAMREC_{field_name.upper()}"
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    """Defaults overridden by ``STREAMREC_<NAME>`` variables and ``KAFKA_BOOTSTRAP_SERVERS``."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+        values["bootstrap_servers"] = env["KAFKA_BOOTSTRAP_SERVERS"]
+    for f in fields(Settings):
+        raw = env.get(env_name(f.name))
+        if raw is None or raw == "":
+            continue
+        kind = type(getattr(Settings, f.name, "")) if hasattr(Settings, f.name) else str
+        try:
+            values[f.name] = kind(raw)
+        except ValueError:
+            raise SettingsError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from None
+    return Settings(**values)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(setting, environment variable, default) for every setting: the README's table."""
+    defaults = Settings()
+    rows = [(f.name, env_name(f.name), repr(getattr(defaults, f.name))) for f in fields(Settings)]
+    rows[0] = ("bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS (or STREAMREC_BOOTSTRAP_SERVERS)",
+               repr(defaults.bootstrap_servers))
+    return rows
