@@ -83,6 +83,9 @@ def _id(data: Mapping[str, Any], field: str, limits: ValidationConfig, required:
         return None
     # Integer ids (MovieLens, SQL keys) are common and unambiguous; bools are not ids.
     if isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) >= 10 ** limits.max_id_length:
+            # str() of a huge int is slow, and raises ValueError past 4300 digits.
+            raise InvalidEvent(f"{field} is an integer longer than {limits.max_id_length} digits")
         value = str(value)
     if not isinstance(value, str):
         raise InvalidEvent(f"{field} must be a string, got {type(value).__name__} {value!r:.80}")
@@ -117,7 +120,10 @@ def parse_timestamp(value: object, now: float, limits: ValidationConfig = _DEFAU
     if isinstance(value, bool):
         raise InvalidEvent(f"ts must be epoch seconds or ISO-8601, got {value!r}")
     if isinstance(value, (int, float)):
-        ts = float(value)
+        try:
+            ts = float(value)
+        except OverflowError:  # an int too large for a float (and maybe for repr)
+            raise InvalidEvent("ts must be a finite epoch time, got a huge integer") from None
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
@@ -189,9 +195,15 @@ def parse_event(
 
 def _number(msg: Mapping[str, Any], field: str, default: float) -> float:
     value = msg.get(field, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidEvent(f"{field} must be a finite number, got {value!r:.80}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an int too large for a float (and maybe for repr)
+        raise InvalidEvent(f"{field} must be a finite number, got a huge integer") from None
+    if not math.isfinite(number):
+        raise InvalidEvent(f"{field} must be a finite number, got {value!r:.80}")
+    return number
 
 
 def parse_item(

@@ -105,13 +105,13 @@ class HnswIndex:
                 labels.append(self._next_label)
                 self._next_label += 1
                 reuse.append(False)
-        label_array = np.asarray(labels, dtype=np.int64)
-        mask = np.asarray(reuse)
-        if (~mask).any():
-            self._index.add_items(array[rows][~mask], label_array[~mask], num_threads=1)
-        if mask.any():
-            self._index.add_items(array[rows][mask], label_array[mask], num_threads=1,
-                                  replace_deleted=True)
+        # Revive each reused label's own slot, then write it like an update.
+        # (replace_deleted=True would let hnswlib fill an arbitrary deleted slot and drop
+        # *that* slot's label from its map, so our map and hnswlib's drift apart.)
+        for label, reused in zip(labels, reuse):
+            if reused:
+                self._index.unmark_deleted(label)
+        self._index.add_items(array[rows], np.asarray(labels, dtype=np.int64), num_threads=1)
         for item_id, label in zip(latest, labels):
             self._label_of[item_id] = label
             self._id_of[label] = item_id
@@ -216,6 +216,8 @@ class BruteForceIndex:
                 self._rows[item_id] = len(self._ids)
                 self._ids.append(item_id)
                 new_rows.append(vec)
+            elif row >= len(self._matrix):  # repeated within this call: last write wins
+                new_rows[row - len(self._matrix)] = vec
             else:
                 self._matrix[row] = vec
         if new_rows:

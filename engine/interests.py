@@ -117,7 +117,9 @@ def apply_interaction(
             scene = scenes.get(event.scene, _empty(state.dim))
             scenes[event.scene] = scene.add(signal, weight, event.ts, config.scene_half_life_s)
             if len(scenes) > config.max_scenes:
-                stale = min((s for s in scenes if s != event.scene), key=lambda s: scenes[s].ts)
+                # The stalest scene goes, even the event's own: a late event for an old
+                # scene must not evict a scene the user is in now.
+                stale = min(scenes, key=lambda s: scenes[s].ts)
                 del scenes[stale]
     last_query, last_query_ts = state.last_query, state.last_query_ts
     if event.kind == "search" and query_vector is not None:
@@ -143,7 +145,8 @@ def apply_interaction(
 def _unit(vector: Vector) -> tuple[Vector, float]:
     norm = float(np.linalg.norm(vector))
     if norm < 1e-9:
-        return vector, 0.0
+        # No signal: zero, never a tiny un-normalised vector posing as a direction.
+        return np.zeros_like(vector), 0.0
     return (vector / norm).astype(np.float32), norm
 
 
