@@ -75,8 +75,8 @@ class InterestConfig:
     short_blend: float = 1.0
     scene_blend: float = 0.8
     max_scenes: int = 2
-    recent_items: int = 16
-    max_purchased: int = 32
+    recent_items: int = 12
+    max_purchased: int = 16
     dedup_window: int = 32
 
     def __post_init__(self) -> None:

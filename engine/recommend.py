@@ -17,6 +17,10 @@ from engine.interests import UserState, interest_at
 from engine.types import Vector
 
 
+MIN_EXPLAINING_SIMILARITY = 0.25
+"""Below this cosine similarity an event is not named as the reason for an item."""
+
+
 @dataclass(frozen=True)
 class Recommended:
     item_id: str
@@ -104,12 +108,15 @@ def explain(
         best = sims.argmax(axis=1)
         best_sim = sims[np.arange(n), best]
         for row, col in enumerate(best.tolist()):
+            if best_sim[row] < MIN_EXPLAINING_SIMILARITY:
+                continue  # "similar to X" would be a false claim
             info = catalog.get(recent[col])
             reasons[row] = f"similar to {info.title if info and info.title else recent[col]}"
     if query_vector is not None and state.last_query:
         age = max(now - state.last_query_ts, 0.0)
         fade = 0.5 ** (age / interest_config.short_half_life_s)
         query_sims = (item_vectors @ query_vector) * (0.5 + fade)
-        for row in np.nonzero(query_sims > best_sim)[0].tolist():
+        beats = (query_sims > best_sim) & (query_sims >= MIN_EXPLAINING_SIMILARITY)
+        for row in np.nonzero(beats)[0].tolist():
             reasons[row] = f"matches your search '{state.last_query}'"
     return reasons
