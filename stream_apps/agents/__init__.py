@@ -1,0 +1,1 @@
+"""Faust agents: thin loops that decode, call the engine, and write a table or topic."""

@@ -1,0 +1,94 @@
+"""The only place a ``faust.App`` is built: topics, tables, agents, tasks and views."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from stream_apps.agents.interactions import register_interactions
+from stream_apps.agents.items import register_item_encoder
+from stream_apps.item_loader import run_item_loader
+from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
+from stream_apps.runtime import WorkerContext
+from stream_apps.settings import Settings
+from stream_apps.topics import TopicNames
+from stream_apps.views import register_views
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    app: Any
+    ctx: WorkerContext
+    user_state: Any
+
+
+def create_app(settings: Settings) -> Worker:
+    """Build the worker's Faust app for ``settings`` (nothing connects until it starts)."""
+    apply_kafka_compat(fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    names = TopicNames.of(settings)
+    ctx = WorkerContext(settings=settings, names=names)
+    app = faust.App(
+        settings.faust_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store="memory://",
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # Our own topics are created explicitly (topics.ensure_topics); internal ones by Faust.
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        **faust_broker_settings(),
+    )
+
+    def raw_topic(name: str, *more: str) -> Any:
+        return app.topic(name, *more, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=settings.partitions)
+
+    events_topic = raw_topic(names.click, names.search, names.purchase, names.impression)
+    items_topic = raw_topic(names.items)
+    vectors_topic = raw_topic(names.item_vectors)
+    recommendations_topic = raw_topic(names.recommendations)
+    dead_letter_topic = raw_topic(names.dead_letter)
+    user_state = app.Table(
+        "user-state", default=None, key_type=str, value_type=bytes,
+        partitions=settings.partitions,
+        help="Per-user interest vectors and history (engine.interests.UserState bytes)",
+    )
+
+    register_interactions(app, ctx, events_topic, user_state, recommendations_topic, dead_letter_topic)
+    register_item_encoder(app, ctx, items_topic, vectors_topic, dead_letter_topic)
+    register_views(app, ctx, user_state)
+
+    @app.task
+    async def load_items() -> None:
+        await run_item_loader(ctx, lambda: _groupless_consumer(settings))
+
+    @app.task
+    async def readiness() -> None:
+        ctx.start_loading_encoder()
+        if ctx.catalog_loaded is not None:
+            await ctx.catalog_loaded.wait()
+        await ctx.encoder()
+        await app.tables.recovery.completed.wait()
+        ctx.mark_ready()
+
+    ctx.catalog_loaded = asyncio.Event()
+    return Worker(app=app, ctx=ctx, user_state=user_state)
+
+
+def _groupless_consumer(settings: Settings) -> Any:
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms, client_id=f"{settings.faust_id}-items",
+    )

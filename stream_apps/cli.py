@@ -1,0 +1,177 @@
+"""``streamrec`` subcommands. Each is thin: parse flags, build Settings, call a module."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Callable, Sequence
+
+from stream_apps.settings import EMBEDDED_BOOTSTRAP, Settings, SettingsError, from_env
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def add_connection_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--bootstrap-servers", metavar="HOST:PORT[,...]",
+        help=f"Kafka bootstrap servers (default: $KAFKA_BOOTSTRAP_SERVERS, else the embedded "
+             f"broker at {EMBEDDED_BOOTSTRAP})")
+    parser.add_argument("--topic-prefix", metavar="PREFIX",
+                        help="prefix for every topic name (default: $STREAMREC_TOPIC_PREFIX, else none)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    try:
+        return from_env().with_overrides(vars(args))
+    except (SettingsError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from stream_apps.broker import BrokerError, EmbeddedBroker
+
+    broker = EmbeddedBroker(port=args.port)
+    try:
+        broker.start()
+    except BrokerError as exc:
+        raise CliError(str(exc)) from None
+    print(f"embedded Kafka-protocol broker (Tansu, in memory) on {broker.bootstrap_servers}; Ctrl-C stops it",
+          flush=True)
+    try:
+        code = broker.process.wait() if broker.process is not None else 1
+        print(f"the broker exited on its own (code {code})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        broker.stop()
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from stream_apps.worker import run_worker
+
+    return run_worker(settings_from(args))
+
+
+def cmd_load_items(args: argparse.Namespace) -> int:
+    from stream_apps.io_files import load_items_file
+
+    return load_items_file(settings_from(args), args.file)
+
+
+def cmd_produce(args: argparse.Namespace) -> int:
+    from stream_apps.io_files import produce_events_file
+
+    return produce_events_file(settings_from(args), args.file, skip_invalid=args.skip_invalid,
+                               rate=args.rate)
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from stream_apps.io_files import tail_recommendations
+
+    return tail_recommendations(settings_from(args), user=args.user, as_json=args.json,
+                                from_beginning=args.from_beginning, max_messages=args.max,
+                                timeout_s=args.timeout)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from stream_apps.demo import DemoOptions, run_demo
+
+    explicit = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    options = DemoOptions(
+        duration_s=args.duration, rate=args.rate, users=args.users, quiet=args.quiet,
+        items_file=args.items, events_file=args.events, broker_port=args.broker_port,
+        web_port=args.web_port, external_broker=bool(explicit), seed=args.seed,
+    )
+    return run_demo(settings_from(args), options)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamrec",
+        description="Real-time recommendations on Kafka. Run `streamrec demo` to see it work.")
+    parser.add_argument("--log-level", default=None, help="debug, info, warning (default info)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, func: Callable[[argparse.Namespace], int], help_text: str,
+                connection: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if connection:
+            add_connection_flags(p)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("demo", cmd_demo, "start a local broker and worker, load a catalogue, stream live "
+                "traffic and print recommendations as they arrive")
+    p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
+    p.add_argument("--rate", type=float, default=20.0, help="simulated events per second (default 20)")
+    p.add_argument("--users", type=int, default=200, help="simulated users (default 200)")
+    p.add_argument("--quiet", action="store_true", help="do not print each recommendation")
+    p.add_argument("--items", metavar="FILE", help="your catalogue (JSONL or CSV) instead of the built-in one")
+    p.add_argument("--events", metavar="FILE", help="replay your events (JSONL with 'type') instead of simulating")
+    p.add_argument("--broker-port", type=int, default=9092, help="embedded broker port (default 9092)")
+    p.add_argument("--web-port", type=int, default=6066, help="worker HTTP port (default 6066)")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed")
+
+    p = command("broker", cmd_broker, "run the embedded Kafka-compatible broker (Tansu, in memory) "
+                "on 127.0.0.1", connection=False)
+    p.add_argument("--port", type=int, default=9092, help="port (default 9092)")
+
+    p = command("worker", cmd_worker, "run a stream worker (several may run; they share partitions)")
+    p.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066)")
+    p.add_argument("--web-host", default=None, help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--data-dir", default=None, help="local state directory (default var/streamrec)")
+    p.add_argument("--model", default=None, help="encoder model: a local path or the packaged default")
+    p.add_argument("--k", type=int, default=None, help="items per recommendation (default 10)")
+    p.add_argument("--long-half-life-s", type=float, default=None, help="long-term interest half-life")
+    p.add_argument("--short-half-life-s", type=float, default=None, help="short-term interest half-life")
+
+    p = command("load-items", cmd_load_items, "produce a catalogue (JSONL or CSV) to the items topic")
+    p.add_argument("file", help="JSONL (one item per line) or CSV with columns item_id,title,"
+                   "description,categories (separated by |),available,price")
+
+    p = command("produce", cmd_produce, "produce events (JSONL, each line with a 'type': click, "
+                "search, purchase or impression) to their topics, keyed by user_id")
+    p.add_argument("file", help="JSONL events file")
+    p.add_argument("--skip-invalid", action="store_true",
+                   help="skip invalid lines (reported) instead of refusing the file")
+    p.add_argument("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
+
+    p = command("tail", cmd_tail, "print recommendations as they arrive")
+    p.add_argument("--user", default=None, help="only this user's recommendations")
+    p.add_argument("--json", action="store_true", help="print the raw JSON messages")
+    p.add_argument("--from-beginning", action="store_true", help="start at the oldest message")
+    p.add_argument("--max", type=int, default=None, help="stop after N messages")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="stop after S seconds without a message")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = (args.log_level or os.environ.get("STREAMREC_LOG_LEVEL") or "info").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        # kafka-python logs every refused connection; our own messages say what matters.
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except CliError as exc:
+        print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from stream_apps.kafka_clients import BrokerUnreachable
+
+        if isinstance(exc, (BrokerUnreachable, FileNotFoundError, SettingsError)):
+            print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        raise
