@@ -45,6 +45,8 @@ class Settings:
     fetch_max_wait_ms: int = 20
     max_message_bytes: int = 1_048_576
     log_level: str = "info"
+    # When set, every HTTP endpoint but /health needs "Authorization: Bearer <token>".
+    api_token: str = ""
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
