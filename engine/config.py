@@ -102,10 +102,13 @@ class RecommendConfig:
     max_k: int = 100
     overfetch: int = 4
     exclude_recent: bool = True
+    search_boost: float = 1.0  # weight of a fresh search query beside the blended interests
 
     def __post_init__(self) -> None:
         _positive("k", self.k)
         _positive("overfetch", self.overfetch)
+        if not (math.isfinite(self.search_boost) and self.search_boost >= 0):
+            raise ConfigError(f"search_boost must be >= 0, got {self.search_boost!r}")
         if self.max_k < self.k:
             raise ConfigError("max_k must be >= k")
 

@@ -65,9 +65,12 @@ def recommend(
     if config.exclude_recent:
         excluded.update(state.recent_items)
     fetch = k * config.overfetch + len(excluded)
+    intent = search_intent(state, now, interest_config, config) if query_vector is not None else 0.0
     probes = [view.blended]
     if view.short_strength > 0.05:
         probes.append(view.short)
+    if intent > 0.05 and query_vector is not None:
+        probes.append(query_vector)
     found = _retrieve(catalog, probes, fetch)
     candidates = [
         item_id for item_id in found
@@ -77,11 +80,31 @@ def recommend(
         return []
     matrix = catalog.index.vectors(candidates)
     scores = matrix @ view.blended
+    if intent > 0 and query_vector is not None:
+        # A fresh search is what the user wants now: it counts beside the blended vector,
+        # fading with the short-term half-life.
+        scores = (scores + intent * (matrix @ query_vector)) / (1.0 + intent)
     order = np.argsort(-scores, kind="stable")[:k]
     chosen = [candidates[i] for i in order]
     reasons = explain(state, catalog, matrix[order], now, interest_config, query_vector)
     return [Recommended(item_id, round(float(scores[i]), 4), reason)
             for item_id, i, reason in zip(chosen, order, reasons)]
+
+
+def search_intent(state: UserState, now: float, interest_config: InterestConfig,
+                  config: RecommendConfig) -> float:
+    """Weight of the last search query in the score: ``search_boost`` halving every
+    short-term half-life since the search.
+
+    >>> from engine.interests import UserState
+    >>> s = UserState.new(2)
+    >>> search_intent(s, 0.0, InterestConfig(), RecommendConfig())
+    0.0
+    """
+    if not state.last_query:
+        return 0.0
+    age = max(now - state.last_query_ts, 0.0)
+    return float(config.search_boost * 0.5 ** (age / interest_config.short_half_life_s))
 
 
 def explain(

@@ -1,0 +1,155 @@
+"""Drive a real broker and real worker processes through the public topics only."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from stream_apps.broker import free_port
+from stream_apps.kafka_clients import consumer, producer
+from stream_apps.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.settings import Settings
+from stream_apps.topics import TopicNames
+from stream_apps.worker import wait_for_topics
+
+
+def fresh_settings(bootstrap: str) -> Settings:
+    """A fresh topic prefix (and so consumer group and changelog) per test."""
+    return Settings(bootstrap_servers=bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:8]}-")
+
+
+class TopicCollector(threading.Thread):
+    """Collects every message of some topics from the beginning, in a background thread."""
+
+    def __init__(self, settings: Settings, *topics: str) -> None:
+        super().__init__(daemon=True)
+        self.settings, self.topics = settings, topics
+        self.messages: list[tuple[str, bytes | None, Any]] = []
+        self.lock = threading.Lock()
+        self._stop_flag = threading.Event()
+        self.assigned = threading.Event()
+
+    def run(self) -> None:
+        cons = consumer(self.settings, *self.topics, auto_offset_reset="earliest",
+                        consumer_timeout_ms=100)
+        try:
+            while not self._stop_flag.is_set():
+                for record in cons:
+                    value = orjson.loads(record.value) if record.value is not None else None
+                    with self.lock:
+                        self.messages.append((record.topic, record.key, value))
+                if cons.assignment():
+                    self.assigned.set()
+        finally:
+            cons.close()
+
+    def stop(self) -> None:
+        self._stop_flag.set()
+        self.join(timeout=5)
+
+    def snapshot(self, topic: str | None = None) -> list[Any]:
+        with self.lock:
+            return [v for t, _, v in self.messages if topic is None or t == topic]
+
+    def wait_for(self, predicate: Callable[[Any], bool], topic: str | None = None,
+                 timeout: float = 30.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for value in self.snapshot(topic):
+                if predicate(value):
+                    return value
+            time.sleep(0.05)
+        raise AssertionError(f"no message matching the predicate within {timeout}s "
+                             f"({len(self.snapshot(topic))} messages seen)")
+
+
+class Stack:
+    """One worker process on a broker with a fresh topic prefix, plus clients."""
+
+    def __init__(self, bootstrap: str, log_dir: Path) -> None:
+        self.settings = fresh_settings(bootstrap)
+        self.names = TopicNames.of(self.settings)
+        self.log_dir = log_dir
+        wait_for_topics(self.settings, max_wait_s=10)
+        self.producer = producer(self.settings, linger_ms=0)
+        self.recs = TopicCollector(self.settings, self.names.recommendations, self.names.dead_letter)
+        self.recs.start()
+        self.worker: Any = None
+        self.web_port = 0
+        self._event_counter = 0
+
+    def start_worker(self, timeout: float = 120.0) -> dict[str, Any]:
+        self.web_port = free_port()
+        self.worker = spawn_worker(self.settings, self.web_port, self.log_dir / f"worker-{self.web_port}.log")
+        return wait_ready(self.web_port, self.worker, timeout=timeout)
+
+    def stop_worker(self, kill: bool = False) -> None:
+        if self.worker is not None:
+            stop_process(self.worker, kill=kill)
+            self.worker = None
+
+    def load_items(self, items: Iterable[dict[str, Any]]) -> None:
+        for item in items:
+            self.producer.send(self.names.items, key=str(item["item_id"]).encode(), value=orjson.dumps(item))
+        self.producer.flush()
+
+    def delete_item(self, item_id: str) -> None:
+        self.producer.send(self.names.items, key=item_id.encode(),
+                           value=orjson.dumps({"item_id": item_id, "deleted": True}))
+        self.producer.flush()
+
+    def send_event(self, kind: str, user_id: str, **fields: Any) -> str:
+        self._event_counter += 1
+        event_id = fields.pop("event_id", None) or f"e-{uuid.uuid4().hex[:10]}-{self._event_counter}"
+        body = {"event_id": event_id, "user_id": user_id, "ts": time.time(), **fields}
+        self.producer.send(self.names.event_topic(kind), key=user_id.encode(), value=orjson.dumps(body))
+        self.producer.flush()
+        return event_id
+
+    def send_raw(self, topic: str, key: bytes | None, value: bytes | None) -> None:
+        self.producer.send(topic, key=key, value=value)
+        self.producer.flush()
+
+    def recommendation_for(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
+        """The recommendation the event ``event_id`` triggered."""
+        result: dict[str, Any] = self.recs.wait_for(
+            lambda m: isinstance(m, dict) and (m.get("trigger") or {}).get("event_id") == event_id,
+            self.names.recommendations, timeout)
+        return result
+
+    def index_size(self) -> int:
+        from stream_apps.processes import get_json
+
+        _, body = get_json(f"http://127.0.0.1:{self.web_port}/health")
+        return int(body.get("index_items", 0)) if isinstance(body, dict) else 0
+
+    def wait_index_size(self, expected: int, timeout: float = 120.0, exact: bool = False) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            size = self.index_size()
+            if size == expected or (size > expected and not exact):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"index has {self.index_size()} items, expected {expected}")
+
+    def close(self) -> None:
+        self.stop_worker()
+        self.recs.stop()
+        self.producer.close()
+
+
+def categories_of(recommendation: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[str]:
+    return [catalogue[i["item_id"]]["categories"][0] for i in recommendation["items"]]
+
+
+def by_category(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for item in items:
+        groups[item["categories"][0]].append(item)
+    return groups

@@ -1,0 +1,190 @@
+"""The real-time pipeline end to end: a real broker process, a real worker process, the
+real encoder and hnswlib, driven only through the public topics and HTTP."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from stream_apps.broker import EmbeddedBroker, free_port
+from stream_apps.catalogue import load_builtin_catalogue
+from stream_apps.processes import get_json
+from tests.integration.harness import Stack, by_category, categories_of
+
+pytestmark = pytest.mark.integration
+
+PER_CATEGORY = 30
+CATEGORIES = ("coffee & tea", "cycling", "gardening", "board games", "skincare")
+
+
+@pytest.fixture(scope="module")
+def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    with EmbeddedBroker(port=free_port(), log_path=log) as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> dict[str, dict[str, Any]]:
+    groups = by_category(load_builtin_catalogue())
+    chosen = [item for cat in CATEGORIES for item in groups[cat][:PER_CATEGORY]]
+    return {item["item_id"]: item for item in chosen}
+
+
+@pytest.fixture(scope="module")
+def stack(bootstrap: str, catalogue: dict[str, dict[str, Any]],
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(bootstrap, tmp_path_factory.mktemp("logs"))
+    try:
+        s.load_items(catalogue.values())
+        s.start_worker()
+        s.wait_index_size(len(catalogue))
+        yield s
+    finally:
+        s.close()
+
+
+def user() -> str:
+    return f"u-{uuid.uuid4().hex[:8]}"
+
+
+def items_in(catalogue: dict[str, dict[str, Any]], category: str) -> list[str]:
+    return [i for i, item in catalogue.items() if item["categories"][0] == category]
+
+
+def test_clicks_in_one_category_bring_recommendations_from_it(stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid, cycling = user(), items_in(catalogue, "cycling")
+    for item_id in cycling[:3]:
+        stack.send_event("click", uid, item_id=item_id, scene="home")
+    last = stack.send_event("click", uid, item_id=cycling[3], scene="home")
+    rec = stack.recommendation_for(last)
+    assert rec["user_id"] == uid and len(rec["items"]) == 10
+    cats = Counter(categories_of(rec, catalogue))
+    assert cats["cycling"] >= 8, cats
+    assert all(i["reason"] for i in rec["items"])
+    assert [i["score"] for i in rec["items"]] == sorted((i["score"] for i in rec["items"]), reverse=True)
+
+
+def test_a_search_shifts_the_next_recommendations_toward_the_query(stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid, gardening = user(), items_in(catalogue, "gardening")
+    for item_id in gardening[:3]:
+        last = stack.send_event("click", uid, item_id=item_id)
+    before = Counter(categories_of(stack.recommendation_for(last), catalogue))
+    searched = stack.send_event("search", uid, query="pour over coffee and loose leaf tea", scene="search")
+    after_rec = stack.recommendation_for(searched)
+    after = Counter(categories_of(after_rec, catalogue))
+    assert before["coffee & tea"] <= 1, before
+    assert after["coffee & tea"] >= 5, after
+    assert any("matches your search" in i["reason"] for i in after_rec["items"])
+
+
+def test_purchased_items_never_come_back(stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid, coffee = user(), items_in(catalogue, "coffee & tea")
+    stack.send_event("click", uid, item_id=coffee[0])
+    bought = coffee[1]
+    stack.send_event("purchase", uid, item_id=bought, quantity=1, price=12.5, scene="cart")
+    # Clicking the bought item's nearest neighbours would pull it back if it were allowed.
+    recs = [stack.recommendation_for(stack.send_event("click", uid, item_id=i)) for i in coffee[2:6]]
+    for rec in recs:
+        assert bought not in {i["item_id"] for i in rec["items"]}
+    status, body = get_json(f"http://127.0.0.1:{stack.web_port}/recommendations/{uid}?k=50")
+    assert status == 200 and bought not in {i["item_id"] for i in body["items"]}
+
+
+def test_deleted_items_never_come_back_and_new_items_are_recommendable_at_once(
+        stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid, games = user(), items_in(catalogue, "board games")
+    first = stack.recommendation_for(stack.send_event("click", uid, item_id=games[0]))
+    top = first["items"][0]["item_id"]
+    size = stack.index_size()
+    stack.delete_item(top)
+    stack.wait_index_size(size - 1, exact=True)
+    new_item = {"item_id": f"new-{uuid.uuid4().hex[:6]}", "title": "Zorblax Quantum Yo-Yo Kit",
+                "description": "A glow-in-the-dark quantum yo-yo kit with spare strings.",
+                "categories": ["toys", "yo-yos"]}
+    stack.load_items([new_item])
+    stack.wait_index_size(size, exact=True)
+    again = stack.recommendation_for(stack.send_event("click", uid, item_id=games[1]))
+    assert top not in {i["item_id"] for i in again["items"]}
+    found = stack.recommendation_for(stack.send_event("search", uid, query="quantum yo-yo"))
+    assert found["items"][0]["item_id"] == new_item["item_id"]
+    for _ in range(2):
+        rec = stack.recommendation_for(stack.send_event("click", uid, item_id=games[2]))
+        assert top not in {i["item_id"] for i in rec["items"]}
+
+
+def test_scene_changes_the_result(stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid = user()
+    for item_id in items_in(catalogue, "skincare")[:3]:
+        stack.send_event("click", uid, item_id=item_id, scene="home")
+    last = None
+    for item_id in items_in(catalogue, "cycling")[:3]:
+        last = stack.send_event("click", uid, item_id=item_id, scene="video")
+    assert last is not None
+    stack.recommendation_for(last)
+    url = f"http://127.0.0.1:{stack.web_port}/recommendations/{uid}?k=10&scene="
+    _, home = get_json(url + "home")
+    _, video = get_json(url + "video")
+    assert home["scene"] == "home" and video["scene"] == "video"
+    home_cats = Counter(categories_of(home, catalogue))
+    video_cats = Counter(categories_of(video, catalogue))
+    assert [i["item_id"] for i in home["items"]] != [i["item_id"] for i in video["items"]]
+    assert home_cats["skincare"] > video_cats["skincare"], (home_cats, video_cats)
+    assert video_cats["cycling"] > home_cats["cycling"], (home_cats, video_cats)
+
+
+def test_a_malformed_message_goes_to_dead_letter_and_the_next_event_still_works(
+        stack: Stack, catalogue: dict[str, Any]) -> None:
+    uid = user()
+    stack.send_raw(stack.names.click, uid.encode(), b'{"user_id": "' + uid.encode() + b'", "item_id": ')
+    stack.send_raw(stack.names.purchase, uid.encode(), b'{"user_id": "' + uid.encode() + b'"}')
+    stack.send_raw(stack.names.search, uid.encode(), b"\xff\xfe not utf-8")
+    dead = [stack.recs.wait_for(lambda m, t=t: isinstance(m, dict) and m.get("source_topic") == t
+                                and uid in str(m.get("key")) , stack.names.dead_letter)
+            for t in (stack.names.click, stack.names.purchase, stack.names.search)]
+    assert "JSON" in dead[0]["error"] and dead[0]["value"].startswith('{"user_id"')
+    assert "item_id" in dead[1]["error"]
+    assert dead[2]["value_encoding"] == "base64"
+    assert all(isinstance(d["offset"], int) and isinstance(d["partition"], int) for d in dead)
+    rec = stack.recommendation_for(stack.send_event("click", uid, item_id=items_in(catalogue, "cycling")[5]))
+    assert rec["items"]
+
+
+def test_a_restarted_worker_keeps_user_state(bootstrap: str, catalogue: dict[str, Any],
+                                             tmp_path: Path) -> None:
+    s = Stack(bootstrap, tmp_path)
+    try:
+        s.load_items(list(catalogue.values())[:60])
+        s.start_worker()
+        s.wait_index_size(60)
+        users = [user() for _ in range(5)]
+        coffee = items_in(catalogue, "coffee & tea")
+        for n, uid in enumerate(users):
+            for item_id in coffee[n:n + 3]:
+                last = s.send_event("click", uid, item_id=item_id)
+            s.recommendation_for(last)
+        def recommendations_now() -> dict[str, Any]:
+            url = f"http://127.0.0.1:{s.web_port}/recommendations/"
+            return {uid: get_json(url + uid)[1] for uid in users}
+
+        before = recommendations_now()
+        for kill in (False, True):  # a clean stop, then a crash
+            s.stop_worker(kill=kill)
+            s.start_worker()
+            s.wait_index_size(60)
+            after = recommendations_now()
+            for uid in users:
+                assert after[uid]["known_user"], f"{uid} forgotten after restart (kill={kill})"
+                assert [i["item_id"] for i in after[uid]["items"]] == \
+                    [i["item_id"] for i in before[uid]["items"]]
+    finally:
+        s.close()
