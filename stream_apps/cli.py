@@ -90,6 +90,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(settings_from(args), options)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stream_apps.datasets import DatasetError
+    from stream_apps.evaluate import EvaluateOptions, run_evaluate
+
+    options = EvaluateOptions(
+        dataset=Path(args.dataset), format=args.format, k=args.k, warmup=args.warmup,
+        max_events=args.max_events, include_repeats=args.include_repeats,
+        json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None,
+        quiet=args.quiet, through_kafka=args.through_kafka,
+    )
+    try:
+        return run_evaluate(settings_from(args), options)
+    except DatasetError as exc:
+        raise CliError(str(exc)) from None
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from stream_apps.bench import BenchOptions, run_bench
+
+    return run_bench(settings_from(args), BenchOptions(
+        quick=args.quick, json_out=Path(args.json) if args.json else None))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamrec",
@@ -148,6 +175,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max", type=int, default=None, help="stop after N messages")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="stop after S seconds without a message")
+    p = command("evaluate", cmd_evaluate, "replay a dataset in time order (prequential: ask for the "
+                "user's top-k, score the event's item, then learn the event) and compare streamrec "
+                "with popular, co-visitation and content-only baselines")
+    p.add_argument("dataset", help="a folder with items.jsonl + events.jsonl (the contract's formats); "
+                   "MovieLens (ratings.csv, movies.csv, tags.csv: rating >= 4 is a click, a tag is a "
+                   "search for the tag on that movie, item text is title + genres); or Online Retail "
+                   "(online_retail.csv[.gz]: invoice lines of known customers are purchases, "
+                   "cancellations and non-product codes are dropped, item text is the description)")
+    p.add_argument("--format", choices=("generic", "movielens", "online-retail"), default=None,
+                   help="dataset format (default: detected from the files)")
+    p.add_argument("--k", type=int, default=10, help="list length scored (default 10)")
+    p.add_argument("--warmup", type=float, default=0.1,
+                   help="events fed but not scored first: a fraction below 1, else a count (default 0.1)")
+    p.add_argument("--max-events", type=int, default=None, help="replay only the first N events in time order")
+    p.add_argument("--include-repeats", action="store_true",
+                   help="also score events whose item the user already had (default: fed, not scored, "
+                        "because no recommender here re-recommends what the user has)")
+    p.add_argument("--json", metavar="OUT", help="write the JSON report here")
+    p.add_argument("--plot", metavar="OUT.png", help="write metrics over time as a PNG")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--through-kafka", action="store_true",
+                   help="produce the events to a broker and score the worker's published recommendations "
+                        "(starts an embedded broker and a worker unless --bootstrap-servers is given)")
+
+    p = command("bench", cmd_bench, "measure throughput against a pass-through agent, latency, HNSW "
+                "against brute force, the encoder and state size, in one run")
+    p.add_argument("--quick", action="store_true", help="about a minute, smaller sizes")
+    p.add_argument("--json", metavar="OUT", help="write the JSON results here")
     return parser
 
 
