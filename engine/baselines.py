@@ -213,3 +213,27 @@ class StreamrecReplay:
             state = UserState.new(self._catalog.index.dim)
         self.states[event.user_id] = apply_interaction(state, event, item_vector, query_vector,
                                                        self._interest)
+
+
+class SeenFiltered:
+    """A diagnostic wrapper: ``inner``'s list with everything the user already had removed.
+
+    streamrec's engine only excludes its bounded recent/purchased history; this shows how
+    much of the gap to the baselines (which drop the full history) is that exclusion.
+    """
+
+    def __init__(self, inner: StreamrecReplay, max_k: int = 100) -> None:
+        # ``inner`` must be this wrapper's own: sharing it would feed it each event twice.
+        self.name = f"{inner.name}-unseen"
+        self._inner = inner
+        self._max_k = max_k
+        self._history = _History()
+
+    def recommend(self, user_id: str, now: float, k: int) -> list[str]:
+        seen = self._history.of(user_id)
+        ids = self._inner.recommend(user_id, now, min(k + len(seen), self._max_k))
+        return [i for i in ids if i not in seen][:k]
+
+    def update(self, event: Interaction) -> None:
+        self._history.add(event)
+        self._inner.update(event)

@@ -17,7 +17,9 @@ import numpy as np
 import orjson
 from tqdm import tqdm
 
-from engine.baselines import ContentRecommender, CovisitRecommender, PopularRecommender, StreamrecReplay
+from engine.baselines import (
+    ContentRecommender, CovisitRecommender, PopularRecommender, SeenFiltered, StreamrecReplay,
+)
 from engine.catalog import Catalog
 from engine.evaluation import ReplayRecommender, RecommenderTrace, replay, warmup_count, windowed
 from engine.index import HnswIndex
@@ -25,7 +27,7 @@ from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.datasets import Dataset, load_dataset
 from stream_apps.settings import Settings
 
-RECOMMENDERS = ("popular", "covisit", "content", "streamrec")
+RECOMMENDERS = ("popular", "covisit", "content", "streamrec", "streamrec-unseen")
 
 
 @dataclass(frozen=True)
@@ -95,14 +97,18 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
     keys = [" ".join(q.lower().split()) for q in queries]
     query_matrix = encode_texts(encoder, keys, "encoding queries", options.quiet)
     query_vectors: dict[str, Vector] = {q: query_matrix[i] for i, q in enumerate(queries)}
+
+    def streamrec() -> StreamrecReplay:
+        return StreamrecReplay(catalog, settings.interest_config(),
+                               replace(settings.recommend_config(), k=options.k, max_k=max(100, options.k)),
+                               query_vectors)
+
     made: dict[str, ReplayRecommender] = {
         "popular": PopularRecommender([i.item_id for i in dataset.items], options.popular_half_life_s),
         "covisit": CovisitRecommender(),
         "content": ContentRecommender(catalog),
-        "streamrec": StreamrecReplay(
-            catalog, settings.interest_config(),
-            replace(settings.recommend_config(), k=options.k, max_k=max(100, options.k)),
-            query_vectors),
+        "streamrec": streamrec(),
+        "streamrec-unseen": SeenFiltered(streamrec(), max_k=max(100, options.k)),
     }
     return [made[name] for name in options.recommenders]
 
