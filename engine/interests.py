@@ -80,6 +80,15 @@ class UserState:
         return event_id is not None and event_fingerprint(event_id) in self.seen_events
 
 
+def is_inactive(state: UserState, now: float, ttl_s: float) -> bool:
+    """True when the user's newest event is older than ``ttl_s`` seconds.
+
+    >>> is_inactive(UserState.new(2), now=100.0, ttl_s=50.0)
+    True
+    """
+    return now - state.last_ts > ttl_s
+
+
 def _append_bounded(items: tuple[str, ...], item: str, limit: int) -> tuple[str, ...]:
     kept = tuple(i for i in items if i != item) + (item,)
     return kept[-limit:] if limit else ()
@@ -218,6 +227,12 @@ def serialize_state(state: UserState) -> bytes:
     })
     seen = np.asarray(state.seen_events, dtype=np.uint64).tobytes()
     return _HEADER.pack(len(header)) + header + _HEADER.pack(len(seen)) + seen + b"".join(blobs)
+
+
+def last_event_ts(data: bytes) -> float:
+    """The newest event time of a serialised state, reading only its small header."""
+    (hlen,) = _HEADER.unpack_from(data, 0)
+    return float(orjson.loads(data[4:4 + hlen])["ts"])
 
 
 def deserialize_state(data: bytes) -> UserState:

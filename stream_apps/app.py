@@ -9,11 +9,13 @@ from typing import Any
 
 import faust
 
+from stream_apps.agents.control import register_control, send_sweeps
 from stream_apps.agents.interactions import register_interactions
 from stream_apps.agents.items import register_item_encoder
 from stream_apps.item_loader import run_item_loader
 from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
 from stream_apps.runtime import WorkerContext
+from stream_apps.security import aiokafka_kwargs, faust_credentials
 from stream_apps.settings import Settings
 from stream_apps.topics import TopicNames
 from stream_apps.views import register_views
@@ -45,6 +47,7 @@ def create_app(settings: Settings) -> Worker:
         # Our own topics are created explicitly (topics.ensure_topics); internal ones by Faust.
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
+        broker_credentials=faust_credentials(settings),
         **faust_broker_settings(),
     )
 
@@ -57,6 +60,8 @@ def create_app(settings: Settings) -> Worker:
     vectors_topic = raw_topic(names.item_vectors)
     recommendations_topic = raw_topic(names.recommendations)
     dead_letter_topic = raw_topic(names.dead_letter)
+    control_topic = raw_topic(names.control)
+    audit_topic = raw_topic(names.audit)
     user_state = app.Table(
         "user-state", default=None, key_type=str, value_type=bytes,
         partitions=settings.partitions,
@@ -65,7 +70,13 @@ def create_app(settings: Settings) -> Worker:
 
     register_interactions(app, ctx, events_topic, user_state, recommendations_topic, dead_letter_topic)
     register_item_encoder(app, ctx, items_topic, vectors_topic, dead_letter_topic)
+    register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
+                     dead_letter_topic)
     register_views(app, ctx, user_state)
+
+    @app.timer(interval=settings.sweep_interval_s)
+    async def evict_inactive_users() -> None:
+        await send_sweeps(control_topic, settings.partitions)
 
     @app.task
     async def load_items() -> None:
@@ -91,4 +102,5 @@ def _groupless_consumer(settings: Settings) -> Any:
         bootstrap_servers=settings.bootstrap_servers.split(","),
         group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
         fetch_max_wait_ms=settings.fetch_max_wait_ms, client_id=f"{settings.faust_id}-items",
+        **aiokafka_kwargs(settings),
     )

@@ -78,6 +78,18 @@ def cmd_tail(args: argparse.Namespace) -> int:
                                 timeout_s=args.timeout)
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from stream_apps.privacy import ForgetTimeout, forget_user
+
+    try:
+        record = forget_user(settings_from(args), args.user_id, timeout_s=args.timeout)
+    except (ForgetTimeout, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"forgot {record['user_id']} (had state: {record['had_state']}) in "
+          f"{record['confirmed_after_ms']:.0f} ms; audit record on the audit topic")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from stream_apps.demo import DemoOptions, run_demo
 
@@ -167,6 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-invalid", action="store_true",
                    help="skip invalid lines (reported) instead of refusing the file")
     p.add_argument("--rate", type=float, default=None, help="events per second (default: as fast as possible)")
+
+    p = command("forget", cmd_forget, "remove a user's state and history from every table and "
+                "changelog, and wait for the audit record")
+    p.add_argument("user_id", help="the user to forget")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="wait at most S seconds")
 
     p = command("tail", cmd_tail, "print recommendations as they arrive")
     p.add_argument("--user", default=None, help="only this user's recommendations")

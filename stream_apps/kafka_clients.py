@@ -17,7 +17,9 @@ class BrokerUnreachable(RuntimeError):
 
 
 def connection_kwargs(settings: Settings) -> dict[str, Any]:
-    return {"bootstrap_servers": settings.bootstrap_servers.split(",")}
+    from stream_apps.security import kafka_python_kwargs
+
+    return {"bootstrap_servers": settings.bootstrap_servers.split(","), **kafka_python_kwargs(settings)}
 
 
 def probe_bootstrap(settings: Settings, timeout_s: float = 2.0) -> None:

@@ -8,7 +8,7 @@ reads the environment.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -45,6 +45,17 @@ class Settings:
     fetch_max_wait_ms: int = 20
     max_message_bytes: int = 1_048_576
     log_level: str = "info"
+    # Users with no event for this long are evicted (state and changelog entry deleted).
+    user_ttl_s: float = 90 * 86400.0
+    sweep_interval_s: float = 300.0
+    # Kafka security, passed to every client (worker, CLI): PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL.
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = ""  # PLAIN, SCRAM-SHA-256, SCRAM-SHA-512
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
     # When set, every HTTP endpoint but /health needs "Authorization: Bearer <token>".
     api_token: str = ""
 
@@ -58,6 +69,14 @@ class Settings:
             raise SettingsError(f"web_port must be a TCP port, got {self.web_port}")
         if any(c in self.topic_prefix for c in " /\\"):
             raise SettingsError(f"topic_prefix may not contain spaces or slashes: {self.topic_prefix!r}")
+        protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        if self.security_protocol not in protocols:
+            raise SettingsError(f"security_protocol must be one of {', '.join(protocols)}, "
+                                f"got {self.security_protocol!r}")
+        if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
+            raise SettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
+        if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0:
+            raise SettingsError("user_ttl_s and sweep_interval_s must be > 0")
         # Engine configs validate the rest (half-lives, model batch size...).
         self.interest_config()
         self.encoder_config()

@@ -25,6 +25,8 @@ ITEM_VECTORS = "item-vectors"  # internal: items with their embedding, read by e
 RECOMMENDATIONS = "recommendations"
 MODEL_UPDATES = "model-updates"
 DEAD_LETTER = "dead-letter"
+CONTROL = "control"  # keyed by user_id like the events: forget requests, eviction sweeps
+AUDIT = "audit"  # a record of every forget and eviction
 COMPACTED = {ITEMS, ITEM_VECTORS, MODEL_UPDATES}
 
 
@@ -41,6 +43,8 @@ class TopicNames:
     recommendations: str
     model_updates: str
     dead_letter: str
+    control: str
+    audit: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -50,6 +54,7 @@ class TopicNames:
             purchase=t(EVENT_TOPICS["purchase"]), impression=t(EVENT_TOPICS["impression"]),
             items=t(ITEMS), item_vectors=t(ITEM_VECTORS), recommendations=t(RECOMMENDATIONS),
             model_updates=t(MODEL_UPDATES), dead_letter=t(DEAD_LETTER),
+            control=t(CONTROL), audit=t(AUDIT),
         )
 
     def event_topic(self, kind: str) -> str:
