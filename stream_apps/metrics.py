@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,6 +19,16 @@ class WorkerMetrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     recent_errors: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=20))
     recent_latencies: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=5000))
+    # For the dashboard: what was recommended and what users did, a few minutes' worth.
+    recent_recommendations: deque[tuple[float, str, tuple[str, ...]]] = field(
+        default_factory=lambda: deque(maxlen=3000))
+    recent_actions: deque[tuple[float, str, str, str]] = field(default_factory=lambda: deque(maxlen=5000))
+    # rec_id -> (scene, model version) of recommendations this worker published, so a click
+    # that names its rec_id is credited to the right scene and model version.
+    rec_origin: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)
+    model_timeline: dict[str, float] = field(default_factory=dict)  # version -> first seen
+    samples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=180))
+    recent_users: OrderedDict[str, float] = field(default_factory=OrderedDict)  # user -> last seen
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -43,6 +53,10 @@ class WorkerMetrics:
         self.last_item_upsert = Gauge(
             "streamrec_last_item_upsert_timestamp_seconds", "When the catalogue last changed", registry=r)
         self.ready = Gauge("streamrec_ready", "1 when recovered and the index is loaded", registry=r)
+        self.feedback = Counter(
+            "streamrec_recommendation_feedback_total",
+            "Impressions, clicks and purchases that name a recommendation (rec_id), by scene "
+            "and model version", ["type", "scene", "model_version"], registry=r)
 
     def record_latency(self, seconds: float, now: float | None = None) -> None:
         self.latency.observe(seconds)
@@ -52,3 +66,87 @@ class WorkerMetrics:
         self.dead_letters.labels(source_topic=topic).inc()
         self.recent_errors.append({"ts": time.time(), "topic": topic, "partition": partition,
                                    "offset": offset, "error": error[:300]})
+
+    def record_recommendation(self, rec_id: str, scene: str | None, item_ids: Iterable[str],
+                              model_version: int | str, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        scene_label, version = scene_label_of(scene), str(model_version)
+        self.recent_recommendations.append((now, scene_label, tuple(item_ids)))
+        self.rec_origin[rec_id] = (scene_label, version)
+        while len(self.rec_origin) > MAX_TRACKED_RECS:
+            self.rec_origin.popitem(last=False)
+        if version not in self.model_timeline and len(self.model_timeline) < 1000:
+            self.model_timeline[version] = now
+
+    def record_action(self, kind: str, scene: str | None, rec_id: str | None,
+                      item_ids: Iterable[str], now: float | None = None) -> None:
+        """A valid event: kept for trending items, and credited to its recommendation."""
+        now = time.time() if now is None else now
+        scene_label = scene_label_of(scene)
+        if kind in ("click", "purchase"):
+            for item_id in item_ids:
+                self.recent_actions.append((now, kind, scene_label, item_id))
+        if rec_id and kind in ("impression", "click", "purchase"):
+            origin_scene, version = self.rec_origin.get(rec_id, (scene_label, "unknown"))
+            self.feedback.labels(type=kind, scene=origin_scene, model_version=version).inc()
+
+    def record_event(self, kind: str, event: Any) -> None:
+        """:meth:`record_action` for a parsed event (an Interaction or an Impression)."""
+        item_ids = getattr(event, "item_ids", None)
+        if item_ids is None:
+            item_id = getattr(event, "item_id", None)
+            item_ids = (item_id,) if item_id else ()
+        self.record_action(kind, getattr(event, "scene", None), getattr(event, "rec_id", None), item_ids)
+        user_id = getattr(event, "user_id", None)
+        if user_id:  # the dashboard offers recently active users for its user box
+            self.recent_users.pop(user_id, None)
+            self.recent_users[user_id] = time.time()
+            while len(self.recent_users) > 50:
+                self.recent_users.popitem(last=False)
+
+    def sample(self, now: float | None = None) -> dict[str, Any]:
+        """Counter totals and recent latency percentiles at ``now`` (called once a second)."""
+        now = time.time() if now is None else now
+        sample = {
+            "ts": now,
+            "events": counter_totals(self.events, "type"),
+            "recommendations": sum(counter_totals(self.recommendations, "scene").values()),
+            "dead_letters": sum(counter_totals(self.dead_letters, "source_topic").values()),
+            "latency": latency_percentiles(self.recent_latencies, now, window_s=5.0),
+        }
+        self.samples.append(sample)
+        return sample
+
+
+MAX_TRACKED_RECS = 20_000
+MAX_SCENE_LABEL = 40
+
+
+def scene_label_of(scene: str | None) -> str:
+    # Scenes come from producers: cap the label so one odd value cannot bloat /metrics.
+    return (scene or "none")[:MAX_SCENE_LABEL]
+
+
+def counter_totals(counter: Counter, label: str) -> dict[str, float]:
+    """``{label value: total}`` of a labelled prometheus counter."""
+    totals: dict[str, float] = {}
+    for metric in counter.collect():
+        for s in metric.samples:
+            if s.name.endswith("_total"):
+                key = s.labels.get(label, "")
+                totals[key] = totals.get(key, 0.0) + s.value
+    return totals
+
+
+def latency_percentiles(latencies: Iterable[tuple[float, float]], now: float,
+                        window_s: float) -> dict[str, float | int | None]:
+    """p50/p99 (milliseconds) of the latencies recorded in the last ``window_s`` seconds."""
+    values = sorted(v for ts, v in latencies if now - window_s <= ts <= now)
+    if not values:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None, "n": 0}
+
+    def pct(q: float) -> float:
+        return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 2)
+
+    return {"p50_ms": pct(0.5), "p99_ms": pct(0.99), "max_ms": round(values[-1] * 1000, 2),
+            "n": len(values)}

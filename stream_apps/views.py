@@ -1,17 +1,38 @@
-"""HTTP views on the worker's web port: recommendations on demand, health, metrics, dashboard."""
+"""HTTP views on the worker's web port: recommendations on demand, health, metrics, the
+dashboard and its data, and the OpenAPI description.
+
+With ``api_token`` set, every path but ``/health`` needs ``Authorization: Bearer <token>``
+(the dashboard page also takes ``?token=``, and its script sends the header). Parameters
+are checked before a request is routed to the worker that owns the user, so a bad one
+gets a 400 with a clear message wherever it lands.
+"""
 
 from __future__ import annotations
 
+import hmac
 import time
+from functools import wraps
 from importlib import resources
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.interests import deserialize_state
 from engine.recommend import recommend
 from stream_apps.agents.interactions import recommendation_message
+from stream_apps.dashboard_data import build_stats, item_title, user_summary
+from stream_apps.openapi import MAX_SCENE_LENGTH, openapi_spec
 from stream_apps.runtime import WorkerContext
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class BadParameter(ValueError):
+    """A request parameter that cannot be used; answered with 400 and this message."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(message)
+        self.parameter = parameter
 
 
 def _int_param(request: Any, name: str, default: int, low: int, high: int) -> int:
@@ -21,22 +42,89 @@ def _int_param(request: Any, name: str, default: int, low: int, high: int) -> in
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+        raise BadParameter(name, f"{name} must be an integer, got {raw[:40]!r}") from None
     if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+        raise BadParameter(name, f"{name} must be between {low} and {high}, got {value}")
     return value
 
 
+class Api:
+    """Checks shared by the views: the bearer token and the parameters."""
+
+    def __init__(self, ctx: WorkerContext) -> None:
+        self.ctx = ctx
+        self.token = ctx.settings.api_token
+        self.max_k = ctx.settings.recommend_config().max_k
+        self.max_id_length = ctx.settings.validation_config().max_id_length
+
+    def authorized(self, request: Any, allow_query: bool = False) -> bool:
+        if not self.token:
+            return True
+        header = request.headers.get("Authorization", "")
+        given = header[7:] if header[:7].lower() == "bearer " else ""
+        if not given and allow_query:
+            given = request.query.get("token", "")
+        # compare_digest: the time taken does not tell how much of a guess was right.
+        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+
+    def user_id(self, request: Any) -> str:
+        user_id = str(request.match_info.get("user_id", ""))
+        if not user_id.strip():
+            raise BadParameter("user_id", "user_id must not be empty")
+        if len(user_id) > self.max_id_length:
+            raise BadParameter("user_id", f"user_id is {len(user_id)} characters long; "
+                                          f"the limit is {self.max_id_length}")
+        return user_id
+
+    def k(self, request: Any) -> int:
+        return _int_param(request, "k", self.ctx.settings.k, 1, self.max_k)
+
+    def scene(self, request: Any) -> str | None:
+        scene = request.query.get("scene") or None
+        if scene is not None and len(scene) > MAX_SCENE_LENGTH:
+            raise BadParameter("scene", f"scene is {len(scene)} characters long; "
+                                        f"the limit is {MAX_SCENE_LENGTH}")
+        return scene
+
+    def guard(self, check: Callable[[Any], None] | None = None, allow_query_token: bool = False
+              ) -> Callable[[Handler], Handler]:
+        """Token first (401), then ``check(request)`` (400), then the view."""
+
+        def decorate(fun: Handler) -> Handler:
+            @wraps(fun)
+            async def guarded(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+                if not self.authorized(request, allow_query_token):
+                    return view.json({"error": "missing or wrong bearer token: send "
+                                               "'Authorization: Bearer <token>'"}, status=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="streamrec"'})
+                try:
+                    if check is not None:
+                        check(request)
+                except BadParameter as exc:
+                    return view.json({"error": str(exc), "parameter": exc.parameter}, status=400)
+                return await fun(view, request, *args, **kwargs)
+
+            return guarded
+
+        return decorate
+
+
 def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
+    api = Api(ctx)
+
+    def check_recommendation_params(request: Any) -> None:
+        api.user_id(request)
+        api.k(request)
+        api.scene(request)
+
+    def check_user_id(request: Any) -> None:
+        api.user_id(request)
+
     @app.page("/recommendations/{user_id}")
+    @api.guard(check_recommendation_params)
     @app.table_route(table=user_state, match_info="user_id")
     async def get_recommendations(web: Any, request: Any, user_id: str) -> Any:
-        try:
-            k = _int_param(request, "k", ctx.settings.k, 1, ctx.settings.recommend_config().max_k)
-        except ValueError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        scene = request.query.get("scene") or None
-        now = time.time()
+        k, scene, now = api.k(request), api.scene(request), time.time()
         raw = user_state.get(user_id)
         items = []
         if raw and ctx.catalog is not None:
@@ -46,7 +134,24 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
                               ctx.settings.recommend_config(), k=k, query_vector=query_vector)
         message = recommendation_message(user_id, now, scene, items, trigger=None)
         message["known_user"] = raw is not None
+        for item in message["items"]:  # an extra field: handy for people, ignored by programs
+            item["title"] = item_title(ctx, item["item_id"])
         return web.json(message)
+
+    @app.page("/api/users/{user_id}")
+    @api.guard(check_user_id)
+    @app.table_route(table=user_state, match_info="user_id")
+    async def get_user(web: Any, request: Any, user_id: str) -> Any:
+        return web.json(user_summary(ctx, user_id, user_state.get(user_id), time.time()))
+
+    @app.page("/api/stats")
+    @api.guard()
+    async def stats(web: Any, request: Any) -> Any:
+        return web.json(build_stats(app, ctx, user_state))
+
+    @app.timer(interval=1.0)
+    async def sample_stats() -> None:
+        ctx.metrics.sample()  # per-second points for the dashboard's rates and charts
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:
@@ -62,19 +167,35 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
         return web.json(body, status=200 if ctx.ready else 503)
 
     @app.page("/metrics")
+    @api.guard()
     async def metrics(web: Any, request: Any) -> Any:
         ctx.metrics.users.set(len(user_state))
         # aiohttp wants the charset as a header parameter, not inside content_type.
         return web.bytes(generate_latest(ctx.metrics.registry),
                          headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    def dashboard_html() -> str:
-        return resources.files("stream_apps").joinpath("static/dashboard.html").read_text("utf-8")
+    @app.page("/openapi.json")
+    @api.guard()
+    async def openapi(web: Any, request: Any) -> Any:
+        return web.json(openapi_spec(api.max_k, ctx.settings.k, api.max_id_length, bool(api.token)))
 
     @app.page("/")
+    @api.guard(allow_query_token=True)
     async def index(web: Any, request: Any) -> Any:
         return web.html(dashboard_html())
 
     @app.page("/dashboard")
+    @api.guard(allow_query_token=True)
     async def dashboard(web: Any, request: Any) -> Any:
         return web.html(dashboard_html())
+
+
+def dashboard_html() -> str:
+    """The page with its stylesheet and script inlined: one request, no CDN, and no
+    second place that would need the token."""
+    static = resources.files("stream_apps").joinpath("static")
+    page = static.joinpath("dashboard.html").read_text("utf-8")
+    for marker, name in (("/*__DASHBOARD_CSS__*/", "dashboard.css"),
+                         ("/*__DASHBOARD_JS__*/", "dashboard.js")):
+        page = page.replace(marker, static.joinpath(name).read_text("utf-8"))
+    return page

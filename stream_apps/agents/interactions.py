@@ -48,6 +48,7 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
                 ctx.metrics.rekeyed.inc()
                 continue
             ctx.metrics.events.labels(type=kind).inc()
+            ctx.metrics.record_event(kind or "?", parsed)  # trending items, click-through
             if isinstance(parsed, Impression):
                 continue  # feedback for the ranking model; interests are moved by actions
             raw_state = user_state.get(parsed.user_id)
@@ -85,6 +86,8 @@ async def publish(ctx: WorkerContext, topic: Any, state: UserState, parsed: Inte
                                      trigger={"topic": event.message.topic, "event_id": parsed.event_id})
     await topic.send(key=parsed.user_id.encode(), value=dumps(message))
     ctx.metrics.recommendations.labels(scene=scene or "none").inc()
+    ctx.metrics.record_recommendation(message["rec_id"], scene, [r.item_id for r in items],
+                                      message["model_version"])
     # Kafka timestamps are the producer's clock in ms: the whole event->recommendation path.
     produced = event.message.timestamp
     if produced:
