@@ -72,8 +72,8 @@ class TopicCollector(threading.Thread):
 class Stack:
     """One worker process on a broker with a fresh topic prefix, plus clients."""
 
-    def __init__(self, bootstrap: str, log_dir: Path) -> None:
-        self.settings = fresh_settings(bootstrap)
+    def __init__(self, bootstrap: str, log_dir: Path, settings: Settings | None = None) -> None:
+        self.settings = settings or fresh_settings(bootstrap)
         self.names = TopicNames.of(self.settings)
         self.log_dir = log_dir
         wait_for_topics(self.settings, max_wait_s=10)
@@ -84,10 +84,20 @@ class Stack:
         self.web_port = 0
         self._event_counter = 0
 
-    def start_worker(self, timeout: float = 120.0) -> dict[str, Any]:
+    def start_worker(self, timeout: float = 120.0, env: dict[str, str] | None = None) -> dict[str, Any]:
         self.web_port = free_port()
-        self.worker = spawn_worker(self.settings, self.web_port, self.log_dir / f"worker-{self.web_port}.log")
+        self.worker = spawn_worker(self.settings, self.web_port,
+                                   self.log_dir / f"worker-{self.web_port}.log", env)
         return wait_ready(self.web_port, self.worker, timeout=timeout)
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        """The worker's HTTP answer for ``user_id`` (recommendations and ``known_user``)."""
+        from stream_apps.processes import get_json
+
+        status, body = get_json(f"http://127.0.0.1:{self.web_port}/recommendations/{user_id}")
+        if status != 200 or not isinstance(body, dict):
+            raise AssertionError(f"GET /recommendations/{user_id} answered {status}: {body}")
+        return body
 
     def stop_worker(self, kill: bool = False) -> None:
         if self.worker is not None:

@@ -1,0 +1,99 @@
+"""Privacy and faults on a real broker: forget a user, evict inactive users, a worker
+started before its broker."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from stream_apps.broker import EmbeddedBroker, free_port
+from stream_apps.catalogue import load_builtin_catalogue
+from stream_apps.privacy import forget_user
+from stream_apps.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.settings import Settings
+from tests.integration.harness import Stack, TopicCollector
+
+pytestmark = pytest.mark.integration
+
+ITEMS = load_builtin_catalogue()[:30]
+
+
+def test_forget_removes_the_user_everywhere_and_survives_a_crash(tmp_path: Path) -> None:
+    with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
+        s = Stack(broker.bootstrap_servers, tmp_path)
+        try:
+            s.load_items(ITEMS)
+            s.start_worker()
+            s.wait_index_size(len(ITEMS))
+            for uid in ("alice", "bob"):
+                s.recommendation_for(s.send_event("click", uid, item_id="sku-00001"))
+            assert s.user("alice")["known_user"]
+            record = forget_user(s.settings, "alice", timeout_s=10)
+            print(f"forget confirmed after {record['confirmed_after_ms']} ms")
+            assert record["action"] == "forget" and record["had_state"] is True
+            assert not s.user("alice")["known_user"] and s.user("alice")["items"] == []
+            assert s.user("bob")["known_user"]
+            # The changelog now ends with a tombstone: a crashed and restarted worker agrees.
+            s.stop_worker(kill=True)
+            s.start_worker()
+            s.wait_index_size(len(ITEMS))
+            assert not s.user("alice")["known_user"]
+            assert s.user("bob")["known_user"]
+            # A forget for a user who never existed is confirmed too.
+            assert forget_user(s.settings, f"nobody-{uuid.uuid4().hex[:4]}")["had_state"] is False
+        finally:
+            s.close()
+
+
+def test_inactive_users_are_evicted_and_active_ones_kept(tmp_path: Path) -> None:
+    with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
+        s = Stack(broker.bootstrap_servers, tmp_path)
+        audit = TopicCollector(s.settings, s.names.audit)
+        audit.start()
+        try:
+            s.load_items(ITEMS)
+            s.start_worker(env={"STREAMREC_USER_TTL_S": "3600", "STREAMREC_SWEEP_INTERVAL_S": "1"})
+            s.wait_index_size(len(ITEMS))
+            two_hours_ago = time.time() - 7200
+            s.recommendation_for(s.send_event("click", "dormant", item_id="sku-00001", ts=two_hours_ago))
+            s.recommendation_for(s.send_event("click", "active", item_id="sku-00002"))
+            evicted = audit.wait_for(lambda m: m.get("action") == "evict", timeout=30)
+            assert evicted["users"] >= 1 and evicted["ttl_s"] == 3600
+            deadline = time.monotonic() + 10
+            while s.user("dormant")["known_user"] and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not s.user("dormant")["known_user"]
+            assert s.user("active")["known_user"]
+        finally:
+            audit.stop()
+            s.close()
+
+
+def test_a_worker_started_before_its_broker_waits_and_then_works(tmp_path: Path) -> None:
+    port, web_port = free_port(), free_port()
+    settings = Settings(bootstrap_servers=f"127.0.0.1:{port}", topic_prefix=f"t{uuid.uuid4().hex[:6]}-")
+    log = tmp_path / "worker.log"
+    worker = spawn_worker(settings, web_port, log)
+    try:
+        time.sleep(6)  # several retries while nothing listens
+        assert worker.poll() is None, "the worker gave up instead of waiting"
+        with EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log"):
+            wait_ready(web_port, worker, timeout=120)
+            s = Stack(settings.bootstrap_servers, tmp_path, settings=settings)
+            s.web_port = web_port
+            try:
+                s.load_items(ITEMS)
+                s.wait_index_size(len(ITEMS))
+                assert s.recommendation_for(s.send_event("click", "early", item_id="sku-00003"))["items"]
+            finally:
+                s.close()  # no worker of its own: ours is stopped below
+            stop_process(worker)
+    finally:
+        if worker.poll() is None:
+            stop_process(worker, kill=True)
+    waiting_lines = [l for l in log.read_text().splitlines() if "waiting for Kafka" in l]
+    assert len(waiting_lines) == 1, waiting_lines
