@@ -7,7 +7,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
@@ -53,6 +53,10 @@ class WorkerMetrics:
         self.last_item_upsert = Gauge(
             "streamrec_last_item_upsert_timestamp_seconds", "When the catalogue last changed", registry=r)
         self.ready = Gauge("streamrec_ready", "1 when recovered and the index is loaded", registry=r)
+        self.consumer_lag = Gauge(
+            "streamrec_consumer_lag_messages", "Messages not yet read, per assigned topic-partition",
+            ["topic", "partition"], registry=r)
+        ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
         self.feedback = Counter(
             "streamrec_recommendation_feedback_total",
             "Impressions, clicks and purchases that name a recommendation (rec_id), by scene "

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from engine.interests import deserialize_state
 from engine.recommend import recommend
 from stream_apps.agents.interactions import recommendation_message
-from stream_apps.dashboard_data import build_stats, item_title, user_summary
+from stream_apps.dashboard_data import build_stats, item_title, partitions, user_summary
 from stream_apps.openapi import MAX_SCENE_LENGTH, openapi_spec
 from stream_apps.runtime import WorkerContext
 
@@ -152,6 +152,11 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
     @app.timer(interval=1.0)
     async def sample_stats() -> None:
         ctx.metrics.sample()  # per-second points for the dashboard's rates and charts
+        ctx.metrics.consumer_lag.clear()  # partitions move on a rebalance: no stale series
+        for row in partitions(app)["assigned"]:
+            if row["lag"] is not None:
+                gauge = ctx.metrics.consumer_lag.labels(topic=row["topic"], partition=str(row["partition"]))
+                gauge.set(row["lag"])
 
     @app.page("/health")
     async def health(web: Any, request: Any) -> Any:

@@ -114,6 +114,8 @@ def test_metrics_are_prometheus_text(stack: WebStack) -> None:
     assert "streamrec_event_to_recommendation_seconds_bucket" in text
     assert 'streamrec_dead_letter_total{source_topic="' in text
     assert "streamrec_index_items 30.0" in text
+    assert f'streamrec_consumer_lag_messages{{partition="0",topic="{stack.names.click}"}}' in text
+    assert "process_resident_memory_bytes" in text
 
 
 def test_api_stats_has_what_the_dashboard_shows(stack: WebStack, catalogue: dict[str, Any]) -> None:
