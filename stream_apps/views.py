@@ -48,6 +48,16 @@ def _int_param(request: Any, name: str, default: int, low: int, high: int) -> in
     return value
 
 
+UNAUTHORIZED_PAGE = (
+    "<!doctype html><meta charset=utf-8><title>streamrec: token required</title>"
+    "<body style='font:15px system-ui;background:#0e1420;color:#e6ebf3;padding:3rem'>"
+    "<h1 style='font-size:20px'>This streamrec worker needs an API token</h1>"
+    "<p>Open the dashboard as <code>/dashboard?token=&lt;token&gt;</code> (the token is the "
+    "worker's <code>STREAMREC_API_TOKEN</code>). API clients send "
+    "<code>Authorization: Bearer &lt;token&gt;</code>.</p>"
+)
+
+
 class Api:
     """Checks shared by the views: the bearer token and the parameters."""
 
@@ -94,6 +104,9 @@ class Api:
             @wraps(fun)
             async def guarded(view: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
                 if not self.authorized(request, allow_query_token):
+                    if allow_query_token:  # a person at a browser: say how to get in
+                        return view.html(UNAUTHORIZED_PAGE, status=401,
+                                         headers={"WWW-Authenticate": 'Bearer realm="streamrec"'})
                     return view.json({"error": "missing or wrong bearer token: send "
                                                "'Authorization: Bearer <token>'"}, status=401,
                                      headers={"WWW-Authenticate": 'Bearer realm="streamrec"'})
