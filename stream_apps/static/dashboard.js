@@ -235,7 +235,10 @@
 
   function renderPartitions(s) {
     const p = s.partitions;
-    const rows = p.assigned.slice().sort((a, b) => (b.lag || 0) - (a.lag || 0) || a.topic.localeCompare(b.topic) || a.partition - b.partition);
+    // Most lag first; then the event topics an operator cares about, then items, state, the rest.
+    const rank = (r) => (/events\./.test(r.topic) ? 0 : /(^|-)items$/.test(r.topic) ? 1 : r.role === "state" ? 2 : 3);
+    const rows = p.assigned.slice().sort((a, b) => (b.lag || 0) - (a.lag || 0) || rank(a) - rank(b)
+      || a.topic.localeCompare(b.topic) || a.partition - b.partition);
     fillTable("tbl-partitions", rows.map((r) => [
       r.topic, { text: r.partition, cls: "num" }, { node: el("span", { class: "role " + r.role }, r.role) },
       { text: r.position === null ? "–" : fmtNum(r.position, 0), cls: "num" },
