@@ -163,7 +163,7 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    Console().print(table)
+    Console(width=110).print(table)
 
 
 def plot(report: EvaluationReport, options: EvaluateOptions, out: Path, windows: int = 20) -> None:
