@@ -7,6 +7,7 @@ and search queries are encoded once, in batches, before the replay starts.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -25,7 +26,7 @@ from engine.evaluation import ReplayRecommender, RecommenderTrace, replay, warmu
 from engine.index import HnswIndex
 from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.datasets import Dataset, load_dataset
-from stream_apps.settings import Settings
+from stream_apps.settings import EMBEDDED_BOOTSTRAP, Settings
 
 RECOMMENDERS = ("popular", "covisit", "content", "streamrec", "streamrec-unseen")
 
@@ -59,7 +60,8 @@ class EvaluationReport:
     def as_json(self, options: EvaluateOptions) -> dict[str, Any]:
         catalogue = len(self.dataset.items)
         return {
-            "dataset": self.dataset.name, "format": self.dataset.format, "mode": "in-process",
+            "dataset": self.dataset.name, "format": self.dataset.format,
+            "mode": "through-kafka" if options.through_kafka else "in-process",
             "events": self.events, "scored_events": self.scored, "warmup_events": self.warmup,
             "k": options.k, "items": catalogue, "repeats_scored": options.include_repeats,
             "skipped_input": self.dataset.skipped,
@@ -114,8 +116,12 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
 
 
 def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
-             options: EvaluateOptions) -> EvaluationReport:
-    """Replay ``dataset`` (already cut to ``max_events``) through every recommender."""
+             options: EvaluateOptions, external_broker: bool = False) -> EvaluationReport:
+    """Replay ``dataset`` (already cut to ``max_events``) through every recommender.
+
+    With ``options.through_kafka`` the in-process streamrec is reported as
+    ``streamrec-in-process`` and ``streamrec`` is what a worker process published.
+    """
     started = time.perf_counter()
     recommenders = build_recommenders(dataset, encoder, settings, options)
     setup_s = time.perf_counter() - started
@@ -129,6 +135,15 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
                         on_event=lambda n: bar.update(200) if n % 200 == 199 else None)
         bar.n = len(events)
         bar.refresh()
+    if options.through_kafka:
+        from stream_apps.evaluate_kafka import replay_through_kafka
+
+        for trace in traces:
+            if trace.name == "streamrec":
+                trace.name = "streamrec-in-process"
+        traces.append(replay_through_kafka(
+            settings, dataset, options.k, warmup, known.__contains__, options.include_repeats,
+            external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet))
     replay_s = time.perf_counter() - started
     scored = len(traces[0].ranks) if traces else 0
     return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s)
@@ -198,10 +213,6 @@ def plot(report: EvaluationReport, options: EvaluateOptions, out: Path, windows:
 
 def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEncoder | None = None) -> int:
     """The command: read, replay, print, write JSON and PNG. Returns the exit code."""
-    if options.through_kafka:
-        print("--through-kafka is not implemented yet; run without it for the in-process replay",
-              file=sys.stderr)
-        return 2
     dataset = load_dataset(options.dataset, options.format)
     if options.max_events is not None:
         dataset = replace(dataset, events=dataset.events[:options.max_events])
@@ -213,7 +224,8 @@ def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEnco
 
         # Catalogue ingest is offline here: let torch use its default threads.
         encoder = HFTextEncoder(replace(settings.encoder_config(), torch_threads=0))
-    report = evaluate(dataset, encoder, settings, options)
+    external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) or settings.bootstrap_servers != EMBEDDED_BOOTSTRAP
+    report = evaluate(dataset, encoder, settings, options, external_broker=external)
     data = report.as_json(options)
     print_table(data)
     print(f"setup (encode + index) {report.setup_s:.1f}s, replay {report.replay_s:.1f}s; "

@@ -19,7 +19,7 @@ THEMES = {
 }
 
 
-def write_dataset(folder: Path) -> None:
+def write_dataset(folder: Path, gap_s: float = 60.0) -> None:
     folder.mkdir()
     items, events = [], []
     for theme, names in THEMES.items():
@@ -29,7 +29,7 @@ def write_dataset(folder: Path) -> None:
     for u in range(12):
         theme = list(THEMES)[u % 3]
         for n in range(len(THEMES[theme])):
-            ts += 60
+            ts += gap_s
             events.append({"type": "click", "user_id": f"u{u}", "item_id": f"{theme}-{(n + u) % 6}", "ts": ts})
     events.insert(3, {"type": "search", "user_id": "u0", "query": "coffee", "ts": 1_700_000_001.0})
     events.append({"type": "impression", "user_id": "u1", "item_ids": ["coffee-1"], "ts": ts})
