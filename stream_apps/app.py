@@ -67,6 +67,11 @@ def create_app(settings: Settings) -> Worker:
         partitions=settings.partitions,
         help="Per-user interest vectors and history (engine.interests.UserState bytes)",
     )
+    # Faust serialises str table keys as JSON ('"u42"'), so HTTP routing would hash other
+    # bytes than the producers did and ask the wrong worker. Raw UTF-8 keys hash like the
+    # events' keys; str keys still come back as str on recovery.
+    user_state.key_serializer = "raw"
+    user_state.changelog_topic.key_serializer = "raw"  # made in the constructor: set it too
 
     register_interactions(app, ctx, events_topic, user_state, recommendations_topic, dead_letter_topic)
     register_item_encoder(app, ctx, items_topic, vectors_topic, dead_letter_topic)
