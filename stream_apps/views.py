@@ -15,6 +15,7 @@ from functools import wraps
 from importlib import resources
 from typing import Any, Awaitable, Callable
 
+from aiohttp import ClientError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.interests import deserialize_state
@@ -115,7 +116,15 @@ class Api:
                         check(request)
                 except BadParameter as exc:
                     return view.json({"error": str(exc), "parameter": exc.parameter}, status=400)
-                return await fun(view, request, *args, **kwargs)
+                try:
+                    return await fun(view, request, *args, **kwargs)
+                except (OSError, ClientError) as exc:
+                    # table_route proxies to the worker that owns the user; during a
+                    # rebalance that may be a worker that just died.
+                    return view.json({"error": "the worker that owns this user cannot be reached "
+                                               f"({exc.__class__.__name__}); partitions are probably "
+                                               "moving after a worker left: retry in a few seconds"},
+                                     status=503, headers={"Retry-After": "5"})
 
             return guarded
 
