@@ -1,0 +1,277 @@
+"""Decayed popularity per scene (and overall): what is hot right now.
+
+A :class:`DecayedCounter` keeps ``key -> sum_i w_i * 2 ** (-(now - t_i) / half_life)``
+in O(1) per update: values are stored grown to a shared reference time instead of
+decayed per entry, so decaying the whole counter is one scalar factor and the ranking
+of keys never needs a pass over the entries. :class:`Trending` holds one counter per
+scene plus a global one; it is the cold-start answer for a user with no history.
+
+Neither class is thread-safe; the worker calls them from its event-loop thread.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from engine.config import ConfigError
+from engine.errors import InvalidEvent
+
+GLOBAL = "*"
+"""The scene name of the all-scenes counter."""
+
+# Stored values grow by 2 ** ((t - t_ref) / half_life); rebasing before 2 ** 64 keeps
+# them far from float64 overflow (about 2 ** 1023) without touching entries often.
+_REBASE_HALF_LIVES = 64.0
+
+
+def _check_weight(weight: float, now: float) -> None:
+    if not (math.isfinite(weight) and weight >= 0):
+        raise InvalidEvent(f"weight must be finite and >= 0, got {weight!r}")
+    if not math.isfinite(now):
+        raise InvalidEvent(f"now must be finite, got {now!r}")
+
+
+class DecayedCounter:
+    """Exponentially decayed counts per key, at most ``capacity`` keys.
+
+    When a new key pushes the size past ``capacity``, the weakest keys are evicted
+    down to ``capacity - int(capacity * evict_fraction)``: evicting in bulk keeps the
+    cost of finding the weakest amortised O(1) per update. A late update (``now``
+    earlier than the newest seen) is decayed on the way in, so the counts after a set
+    of updates do not depend on their arrival order.
+
+    >>> c = DecayedCounter(half_life_s=10.0, capacity=2, evict_fraction=0.0)
+    >>> c.add("a", 4.0, now=0.0); c.add("b", 1.0, now=10.0)
+    >>> c.get("a", now=10.0), c.get("b", now=10.0)
+    (2.0, 1.0)
+    >>> c.add("c", 1.5, now=10.0)  # "b" is now the weakest and goes
+    >>> sorted(c.keys())
+    ['a', 'c']
+    """
+
+    def __init__(self, half_life_s: float, capacity: int, evict_fraction: float = 0.1) -> None:
+        if not (math.isfinite(half_life_s) and half_life_s > 0):
+            raise ConfigError(f"half_life_s must be a positive number, got {half_life_s!r}")
+        if capacity < 1:
+            raise ConfigError(f"capacity must be >= 1, got {capacity!r}")
+        if not 0.0 <= evict_fraction < 1.0:
+            raise ConfigError(f"evict_fraction must be in [0, 1), got {evict_fraction!r}")
+        self.half_life_s = float(half_life_s)
+        self.capacity = int(capacity)
+        self.evict_fraction = float(evict_fraction)
+        self._values: dict[str, float] = {}
+        self._t_ref: float | None = None
+        self._total = 0.0  # sum of stored values, same scale
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
+    def keys(self) -> list[str]:
+        return list(self._values)
+
+    def _factor(self, now: float) -> float:
+        """Stored value -> value decayed to ``now``."""
+        if self._t_ref is None:
+            return 0.0
+        return 0.5 ** ((now - self._t_ref) / self.half_life_s)
+
+    def add(self, key: str, weight: float, now: float) -> None:
+        """Add ``weight`` to ``key`` at time ``now`` (epoch seconds)."""
+        _check_weight(weight, now)
+        if self._t_ref is None:
+            self._t_ref = now
+        elif (now - self._t_ref) / self.half_life_s > _REBASE_HALF_LIVES:
+            self._rebase(now)
+        grown = weight * 2.0 ** ((now - self._t_ref) / self.half_life_s)
+        self._values[key] = self._values.get(key, 0.0) + grown
+        self._total += grown
+        if len(self._values) > self.capacity:
+            self._evict(self.capacity - int(self.capacity * self.evict_fraction))
+
+    def _rebase(self, now: float) -> None:
+        scale = self._factor(now)
+        self._values = {k: v * scale for k, v in self._values.items()}
+        self._total = math.fsum(self._values.values())
+        self._t_ref = now
+
+    def _evict(self, target: int) -> None:
+        keys = list(self._values)
+        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(keys))
+        drop = len(keys) - target
+        # Weakest first; ties go to the key inserted first, so eviction is deterministic.
+        weakest = np.argsort(values, kind="stable")[:drop]
+        for i in weakest.tolist():
+            self._total -= self._values.pop(keys[i])
+        self._total = max(self._total, 0.0)
+
+    def remove(self, key: str) -> bool:
+        """Forget ``key``; returns whether it was there."""
+        value = self._values.pop(key, None)
+        if value is None:
+            return False
+        self._total = max(self._total - value, 0.0)
+        return True
+
+    def get(self, key: str, now: float) -> float:
+        """The decayed count of ``key`` at ``now`` (0.0 for an unknown key)."""
+        return self._values.get(key, 0.0) * self._factor(now)
+
+    def scores(self, keys: Sequence[str], now: float) -> NDArray[np.float64]:
+        """Decayed counts of ``keys`` at ``now``, shape ``(len(keys),)``."""
+        factor = self._factor(now)
+        return np.array([self._values.get(k, 0.0) * factor for k in keys], dtype=np.float64)
+
+    def total(self, now: float) -> float:
+        """Sum of all decayed counts at ``now``."""
+        return self._total * self._factor(now)
+
+    def top(self, k: int, now: float, exclude: Iterable[str] = ()) -> tuple[list[str], NDArray[np.float32]]:
+        """The ``k`` strongest keys not in ``exclude``, strongest first (ties by key)."""
+        if k < 0:
+            raise InvalidEvent(f"k must be >= 0, got {k!r}")
+        skip = set(exclude)
+        keys = [key for key in self._values if key not in skip]
+        if not keys or k == 0:
+            return [], np.zeros(0, dtype=np.float32)
+        values = np.fromiter((self._values[key] for key in keys), dtype=np.float64, count=len(keys))
+        if k < len(keys):
+            part = np.argpartition(-values, k - 1)[:k]
+            # argpartition does not order ties; widen to every key tied with the k-th.
+            part = np.nonzero(values >= values[part].min())[0]
+        else:
+            part = np.arange(len(keys))
+        names = np.array([keys[i] for i in part.tolist()], dtype=object)
+        order = np.lexsort((names, -values[part]))[:k]
+        chosen = part[order]
+        return [keys[i] for i in chosen.tolist()], (values[chosen] * self._factor(now)).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able snapshot (see :meth:`from_dict`)."""
+        return {"half_life_s": self.half_life_s, "capacity": self.capacity,
+                "evict_fraction": self.evict_fraction, "t_ref": self._t_ref,
+                "keys": list(self._values), "values": list(self._values.values())}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DecayedCounter:
+        counter = cls(data["half_life_s"], data["capacity"], data["evict_fraction"])
+        counter._t_ref = data["t_ref"]
+        counter._values = dict(zip(data["keys"], (float(v) for v in data["values"])))
+        counter._total = math.fsum(counter._values.values())
+        return counter
+
+
+@dataclass(frozen=True)
+class TrendingConfig:
+    """Decayed popularity settings.
+
+    ``half_life_s``: how fast popularity fades (hours: "trending", not "best-selling").
+    ``max_items_per_scene`` bounds each scene's counter, ``max_scenes`` the number of
+    scenes (the least active scene goes first); the global counter is always kept.
+    """
+
+    half_life_s: float = 6 * 3600.0
+    max_items_per_scene: int = 2000
+    max_items_global: int = 10_000
+    max_scenes: int = 32
+    evict_fraction: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.half_life_s) and self.half_life_s > 0):
+            raise ConfigError(f"half_life_s must be a positive number, got {self.half_life_s!r}")
+        for name in ("max_items_per_scene", "max_items_global", "max_scenes"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        if not 0.0 <= self.evict_fraction < 1.0:
+            raise ConfigError(f"evict_fraction must be in [0, 1), got {self.evict_fraction!r}")
+
+
+class Trending:
+    """Decayed item popularity per scene and over all scenes.
+
+    >>> t = Trending(TrendingConfig(half_life_s=3600.0))
+    >>> t.record("mug", "home", 1.0, now=0.0); t.record("kettle", "home", 3.0, now=0.0)
+    >>> t.record("mug", "cart", 3.0, now=0.0)
+    >>> t.top("home", 2, now=3600.0)[0], t.top(None, 1, now=0.0)[0]
+    (['kettle', 'mug'], ['mug'])
+    """
+
+    def __init__(self, config: TrendingConfig = TrendingConfig()) -> None:
+        self.config = config
+        self._global = DecayedCounter(config.half_life_s, config.max_items_global, config.evict_fraction)
+        self._scenes: dict[str, DecayedCounter] = {}
+        self._scene_ts: dict[str, float] = {}
+
+    @property
+    def scenes(self) -> list[str]:
+        return list(self._scenes)
+
+    def record(self, item_id: str, scene: str | None, weight: float, now: float) -> None:
+        """Count an interaction with ``item_id`` in ``scene`` (``None``: global only)."""
+        _check_weight(weight, now)
+        self._global.add(item_id, weight, now)
+        if scene is None or scene == GLOBAL:
+            return
+        counter = self._scenes.get(scene)
+        if counter is None:
+            if len(self._scenes) >= self.config.max_scenes:
+                # The scene nobody has used for longest makes room.
+                stale = min(self._scenes, key=lambda s: (self._scene_ts[s], s))
+                del self._scenes[stale], self._scene_ts[stale]
+            counter = DecayedCounter(self.config.half_life_s, self.config.max_items_per_scene,
+                                     self.config.evict_fraction)
+            self._scenes[scene] = counter
+        counter.add(item_id, weight, now)
+        self._scene_ts[scene] = max(self._scene_ts.get(scene, now), now)
+
+    def forget(self, item_id: str) -> None:
+        """Drop a deleted item everywhere."""
+        self._global.remove(item_id)
+        for counter in self._scenes.values():
+            counter.remove(item_id)
+
+    def top(self, scene: str | None, k: int, now: float, exclude: Iterable[str] = (),
+            fill_global: bool = True) -> tuple[list[str], NDArray[np.float32]]:
+        """The ``k`` most popular items in ``scene`` at ``now``, most popular first.
+
+        With ``fill_global``, a scene with fewer than ``k`` items is topped up from the
+        global counter (with the global scores), so a cold start never comes back short.
+        """
+        skip = set(exclude)
+        counter = self._global if scene is None or scene == GLOBAL else self._scenes.get(scene)
+        ids: list[str] = []
+        scores = np.zeros(0, dtype=np.float32)
+        if counter is not None:
+            ids, scores = counter.top(k, now, skip)
+        if fill_global and len(ids) < k and counter is not self._global:
+            more_ids, more = self._global.top(k - len(ids), now, skip | set(ids))
+            ids, scores = ids + more_ids, np.concatenate([scores, more]).astype(np.float32)
+        return ids, scores
+
+    def scores(self, item_ids: Sequence[str], scene: str | None, now: float) -> NDArray[np.float32]:
+        """Popularity of ``item_ids`` in ``scene`` (global if ``None`` or unknown), shape ``(n,)``."""
+        counter = self._scenes.get(scene, self._global) if scene is not None else self._global
+        return counter.scores(item_ids, now).astype(np.float32)
+
+    def to_bytes(self) -> bytes:
+        """A JSON snapshot for a changelog or a restart (no pickle)."""
+        return orjson.dumps({"v": 1, "global": self._global.to_dict(),
+                             "scenes": {s: c.to_dict() for s, c in self._scenes.items()},
+                             "scene_ts": self._scene_ts})
+
+    @classmethod
+    def from_bytes(cls, data: bytes, config: TrendingConfig = TrendingConfig()) -> Trending:
+        snap = orjson.loads(data)
+        trending = cls(config)
+        trending._global = DecayedCounter.from_dict(snap["global"])
+        trending._scenes = {s: DecayedCounter.from_dict(c) for s, c in snap["scenes"].items()}
+        trending._scene_ts = {s: float(t) for s, t in snap["scene_ts"].items()}
+        return trending

@@ -1,0 +1,139 @@
+"""engine.trending: hand-computed decay, order independence, bounded memory, scenes."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+
+from engine.config import ConfigError
+from engine.errors import EngineError, InvalidEvent
+from engine.trending import DecayedCounter, Trending, TrendingConfig
+
+H = 3600.0
+T0 = 1_732_262_400.0
+
+
+def test_counts_decay_by_half_each_half_life() -> None:
+    c = DecayedCounter(half_life_s=H, capacity=10)
+    c.add("a", 8.0, T0)
+    c.add("a", 2.0, T0 + 2 * H)  # 8 -> 2 after two half-lives, plus 2
+    assert c.get("a", T0 + 2 * H) == pytest.approx(4.0)
+    assert c.get("a", T0 + 3 * H) == pytest.approx(2.0)
+    assert c.total(T0 + 3 * H) == pytest.approx(2.0)
+    assert c.get("missing", T0) == 0.0
+
+
+def test_late_updates_give_the_same_counts_as_in_order() -> None:
+    events = [(f"i{j % 5}", 1.0 + j % 3, T0 + 97.0 * j) for j in range(60)]
+    ordered = DecayedCounter(half_life_s=H, capacity=10)
+    for key, w, ts in events:
+        ordered.add(key, w, ts)
+    shuffled = DecayedCounter(half_life_s=H, capacity=10)
+    mixed = events[:]
+    random.Random(3).shuffle(mixed)
+    for key, w, ts in mixed:
+        shuffled.add(key, w, ts)
+    now = T0 + 100 * H
+    keys = [f"i{j}" for j in range(5)]
+    expected = [sum(w * 0.5 ** ((now - ts) / H) for k, w, ts in events if k == key) for key in keys]
+    np.testing.assert_allclose(ordered.scores(keys, now), expected, rtol=1e-9)
+    np.testing.assert_allclose(shuffled.scores(keys, now), expected, rtol=1e-9)
+
+
+def test_rebasing_over_many_half_lives_keeps_values_exact() -> None:
+    c = DecayedCounter(half_life_s=1.0, capacity=10)
+    c.add("a", 1.0, 0.0)
+    c.add("b", 1.0, 500.0)  # far past the rebase threshold
+    assert c.get("b", 501.0) == pytest.approx(0.5)
+    assert c.get("a", 500.0) == pytest.approx(2.0 ** -500, rel=1e-9)
+    assert math.isfinite(c.total(10_000.0))
+
+
+def test_capacity_evicts_the_weakest() -> None:
+    c = DecayedCounter(half_life_s=H, capacity=3, evict_fraction=0.0)
+    for key, w in (("a", 5.0), ("b", 1.0), ("c", 3.0)):
+        c.add(key, w, T0)
+    c.add("d", 2.0, T0 + H)  # decayed: a 2.5, b 0.5, c 1.5, d 2.0 -> b goes
+    assert sorted(c.keys()) == ["a", "c", "d"]
+    assert c.total(T0 + H) == pytest.approx(6.0)
+    for j in range(100):
+        c.add(f"x{j}", 10.0, T0 + H)
+    assert len(c) == 3
+
+
+def test_bulk_eviction_stays_within_capacity() -> None:
+    c = DecayedCounter(half_life_s=H, capacity=100, evict_fraction=0.2)
+    for j in range(1000):
+        c.add(f"k{j}", 1.0 + j, T0)
+        assert len(c) <= 100
+    assert len(c) >= 80
+    assert "k999" in c and "k0" not in c
+
+
+def test_top_orders_by_score_then_key_and_excludes() -> None:
+    c = DecayedCounter(half_life_s=H, capacity=10)
+    for key, w in (("b", 2.0), ("a", 2.0), ("c", 3.0), ("d", 1.0)):
+        c.add(key, w, T0)
+    ids, scores = c.top(3, T0 + H)
+    assert ids == ["c", "a", "b"]
+    np.testing.assert_allclose(scores, [1.5, 1.0, 1.0])
+    assert scores.dtype == np.float32
+    assert c.top(10, T0, exclude={"c"})[0] == ["a", "b", "d"]
+    assert c.top(0, T0)[0] == []
+
+
+def test_trending_per_scene_with_global_fill() -> None:
+    t = Trending(TrendingConfig(half_life_s=H))
+    t.record("mug", "home", 1.0, T0)
+    t.record("kettle", "home", 3.0, T0)
+    t.record("shoe", "product", 5.0, T0)
+    t.record("tea", None, 0.5, T0)
+    assert t.top("home", 2, T0)[0] == ["kettle", "mug"]
+    ids, scores = t.top("home", 4, T0)
+    assert ids == ["kettle", "mug", "shoe", "tea"]  # topped up from the global counter
+    np.testing.assert_allclose(scores, [3.0, 1.0, 5.0, 0.5])
+    assert t.top("home", 4, T0, fill_global=False)[0] == ["kettle", "mug"]
+    assert t.top("nowhere", 2, T0)[0] == ["shoe", "kettle"]  # cold start: global
+    assert t.top(None, 1, T0 + H)[0] == ["shoe"]
+    np.testing.assert_allclose(t.scores(["mug", "x"], "home", T0 + H), [0.5, 0.0])
+    t.forget("shoe")
+    assert "shoe" not in t.top(None, 10, T0)[0]
+
+
+def test_scene_count_is_bounded_least_recent_goes() -> None:
+    t = Trending(TrendingConfig(max_scenes=2))
+    t.record("a", "s1", 1.0, T0)
+    t.record("a", "s2", 1.0, T0 + 1)
+    t.record("a", "s1", 1.0, T0 + 2)
+    t.record("a", "s3", 1.0, T0 + 3)
+    assert sorted(t.scenes) == ["s1", "s3"]
+
+
+def test_snapshot_round_trip() -> None:
+    t = Trending(TrendingConfig(half_life_s=H))
+    for j in range(30):
+        t.record(f"i{j % 7}", ("home", "cart", None)[j % 3], 1.0 + j % 4, T0 + 60.0 * j)
+    back = Trending.from_bytes(t.to_bytes(), t.config)
+    for scene in ("home", "cart", None):
+        a, sa = t.top(scene, 5, T0 + H)
+        b, sb = back.top(scene, 5, T0 + H)
+        assert a == b
+        np.testing.assert_allclose(sa, sb, rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs", [{"half_life_s": 0.0}, {"max_scenes": 0},
+                                    {"evict_fraction": 1.0}, {"half_life_s": float("nan")}])
+def test_bad_config_is_rejected(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ConfigError):
+        TrendingConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_bad_weight_is_rejected_with_the_value() -> None:
+    t = Trending()
+    with pytest.raises(InvalidEvent, match="-1"):
+        t.record("a", "home", -1.0, T0)
+    with pytest.raises(EngineError):
+        t.record("a", "home", 1.0, float("inf"))
