@@ -55,7 +55,8 @@ class DecayedCounter:
     ['a', 'c']
     """
 
-    def __init__(self, half_life_s: float, capacity: int, evict_fraction: float = 0.1) -> None:
+    def __init__(self, half_life_s: float, capacity: int, evict_fraction: float = 0.1,
+                 track_evictions: bool = False) -> None:
         if not (math.isfinite(half_life_s) and half_life_s > 0):
             raise ConfigError(f"half_life_s must be a positive number, got {half_life_s!r}")
         if capacity < 1:
@@ -68,6 +69,9 @@ class DecayedCounter:
         self._values: dict[str, float] = {}
         self._t_ref: float | None = None
         self._total = 0.0  # sum of stored values, same scale
+        self._track = track_evictions
+        self.evicted: list[str] = []
+        """Evicted keys, oldest first, when ``track_evictions``; the owner drains it."""
 
     def __len__(self) -> int:
         return len(self._values)
@@ -111,6 +115,8 @@ class DecayedCounter:
         weakest = np.argsort(values, kind="stable")[:drop]
         for i in weakest.tolist():
             self._total -= self._values.pop(keys[i])
+            if self._track:
+                self.evicted.append(keys[i])
         self._total = max(self._total, 0.0)
 
     def remove(self, key: str) -> bool:
@@ -161,8 +167,8 @@ class DecayedCounter:
                 "keys": list(self._values), "values": list(self._values.values())}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> DecayedCounter:
-        counter = cls(data["half_life_s"], data["capacity"], data["evict_fraction"])
+    def from_dict(cls, data: Mapping[str, Any], track_evictions: bool = False) -> DecayedCounter:
+        counter = cls(data["half_life_s"], data["capacity"], data["evict_fraction"], track_evictions)
         counter._t_ref = data["t_ref"]
         counter._values = dict(zip(data["keys"], (float(v) for v in data["values"])))
         counter._total = math.fsum(counter._values.values())
