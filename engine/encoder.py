@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,7 +53,7 @@ class HFTextEncoder:
     hot path must not run the transformer when it can avoid it.
 
     Not thread-safe for concurrent ``encode`` calls on one instance; the worker runs
-    them in one executor thread.
+    them in one executor thread. ``cached_query`` is safe from any thread.
     """
 
     def __init__(self, config: EncoderConfig = EncoderConfig()) -> None:
@@ -78,6 +79,7 @@ class HFTextEncoder:
         self._torch = torch
         self._dim = int(self._model.config.hidden_size)
         self._query_cache: OrderedDict[str, Vector] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the loop thread reads, the encoder thread writes
         self.cache_hits = 0
         self.cache_misses = 0
 
@@ -105,20 +107,30 @@ class HFTextEncoder:
                 out[chosen] = pooled.numpy()
         return _l2_normalise(out)
 
+    def cached_query(self, query: str) -> Vector | None:
+        """The query's embedding if it is in the cache, else None; never runs the model,
+        so the event loop can call it without a thread hop."""
+        key = " ".join(query.lower().split())
+        with self._cache_lock:
+            cached = self._query_cache.get(key)
+            if cached is not None:
+                self._query_cache.move_to_end(key)
+                self.cache_hits += 1
+        return cached
+
     def encode_query(self, query: str) -> Vector:
         """Embed one search query, from the LRU cache when it was seen recently."""
-        key = " ".join(query.lower().split())
-        cached = self._query_cache.get(key)
+        cached = self.cached_query(query)
         if cached is not None:
-            self._query_cache.move_to_end(key)
-            self.cache_hits += 1
             return cached
-        self.cache_misses += 1
+        key = " ".join(query.lower().split())
         vector = self.encode([key])[0]
-        if self.config.query_cache_size:
-            self._query_cache[key] = vector
-            if len(self._query_cache) > self.config.query_cache_size:
-                self._query_cache.popitem(last=False)
+        with self._cache_lock:
+            self.cache_misses += 1
+            if self.config.query_cache_size:
+                self._query_cache[key] = vector
+                if len(self._query_cache) > self.config.query_cache_size:
+                    self._query_cache.popitem(last=False)
         return vector
 
 

@@ -55,6 +55,10 @@ class HnswIndex:
         self._id_of: dict[int, str] = {}
         self._free_labels: list[int] = []
         self._next_label = 0
+        # A copy of the unit vectors by label: hnswlib's get_items costs ~0.5 ms for 60
+        # items, a numpy gather a few microseconds, and the hot path needs candidates'
+        # vectors on every event. It costs 4 bytes per dimension per item.
+        self._mirror = np.zeros((config.initial_capacity, config.dim), dtype=np.float32)
 
     @property
     def dim(self) -> int:
@@ -79,7 +83,15 @@ class HnswIndex:
             return
         if needed > self.config.max_capacity:
             raise IndexFull(f"index would hold {needed} items, max_capacity {self.config.max_capacity}")
-        self._index.resize_index(min(max(needed, 2 * self.capacity), self.config.max_capacity))
+        new_capacity = min(max(needed, 2 * self.capacity), self.config.max_capacity)
+        self._index.resize_index(new_capacity)
+        self._resize_mirror(new_capacity)
+
+    def _resize_mirror(self, capacity: int) -> None:
+        grown = np.zeros((capacity, self.dim), dtype=np.float32)
+        keep = min(capacity, len(self._mirror))
+        grown[:keep] = self._mirror[:keep]
+        self._mirror = grown
 
     def upsert(self, item_ids: Sequence[str], vectors: Matrix) -> None:
         """Insert new items and replace the vectors of known ones (re-embedding)."""
@@ -112,6 +124,8 @@ class HnswIndex:
             if reused:
                 self._index.unmark_deleted(label)
         self._index.add_items(array[rows], np.asarray(labels, dtype=np.int64), num_threads=1)
+        norms = np.maximum(np.linalg.norm(array[rows], axis=1, keepdims=True), 1e-12)
+        self._mirror[labels] = array[rows] / norms
         for item_id, label in zip(latest, labels):
             self._label_of[item_id] = label
             self._id_of[label] = item_id
@@ -134,7 +148,7 @@ class HnswIndex:
         if not item_ids:
             return np.zeros((0, self.dim), dtype=np.float32)
         labels = [self._label_of[i] for i in item_ids]
-        out: Matrix = np.asarray(self._index.get_items(labels), dtype=np.float32)
+        out: Matrix = self._mirror[labels]
         return out
 
     def query(self, vector: Vector, k: int) -> tuple[list[str], NDArray[np.float32]]:
@@ -174,6 +188,10 @@ class HnswIndex:
         index._id_of = {v: k for k, v in index._label_of.items()}
         index._free_labels = [int(x) for x in meta["free"]]
         index._next_label = int(meta["next"])
+        index._resize_mirror(index.capacity)
+        if index._label_of:
+            labels = list(index._label_of.values())
+            index._mirror[labels] = np.asarray(index._index.get_items(labels), np.float32)
         return index
 
 

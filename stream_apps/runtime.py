@@ -59,6 +59,9 @@ class WorkerContext:
 
     async def encode_query(self, query: str) -> Vector:
         encoder = await self.encoder()
+        cached = encoder.cached_query(query)
+        if cached is not None:
+            return cached  # most queries repeat: no hop to the encoder thread
         loop = asyncio.get_running_loop()
         result: Vector = await loop.run_in_executor(self._executor, encoder.encode_query, query)
         return result
