@@ -19,8 +19,8 @@ Not thread-safe; the worker calls it from its event-loop thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import orjson

@@ -7,8 +7,8 @@ never change their inputs. Randomness comes in as a ``numpy.random.Generator``.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -143,5 +143,5 @@ def rerank(
     """MMR (with the category cap) to pick a page of ``k``, then exploration over the
     candidates left out. Returns ``(indices, explored_mask)``."""
     page = mmr(item_vectors, relevance, k, config.strength, categories, config.max_per_category)
-    return explore(page, int(np.asarray(relevance).shape[0]), config.explore_share, rng,
+    return explore(page, np.asarray(relevance).shape[0], config.explore_share, rng,
                    config.protect_top)

@@ -33,8 +33,9 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import orjson

@@ -12,8 +12,9 @@ Neither class is thread-safe; the worker calls them from its event-loop thread.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import orjson
@@ -86,7 +87,7 @@ class DecayedCounter:
         """Stored value -> value decayed to ``now``."""
         if self._t_ref is None:
             return 0.0
-        return 0.5 ** ((now - self._t_ref) / self.half_life_s)
+        return float(0.5 ** ((now - self._t_ref) / self.half_life_s))
 
     def add(self, key: str, weight: float, now: float) -> None:
         """Add ``weight`` to ``key`` at time ``now`` (epoch seconds)."""

@@ -10,16 +10,31 @@ import numpy as np
 import pytest
 
 from engine.catalog import Catalog
-from engine.config import ConfigError, IndexConfig, InterestConfig, RecommendConfig
+from engine.config import ConfigError, InterestConfig, RecommendConfig
 from engine.encoder import HashingEncoder
 from engine.errors import DimensionMismatch, InvalidEvent
 from engine.events import Interaction, ItemUpsert
 from engine.index import BruteForceIndex
 from engine.interests import InterestView, UserState, apply_interaction
 from engine.ranker import (
-    COLUMN, FEATURE_NAMES, N_FEATURES, SOURCE_BITS, CandidateSignals, DefaultScorer,
-    ModelFormatError, OnlineRanker, RankerConfig, RankerMetrics, UserContext, auc,
-    build_features, default_scores, feedback_label, is_holdout, merge_sources, user_context,
+    COLUMN,
+    FEATURE_NAMES,
+    N_FEATURES,
+    SOURCE_BITS,
+    CandidateSignals,
+    DefaultScorer,
+    ModelFormatError,
+    OnlineRanker,
+    RankerConfig,
+    RankerMetrics,
+    UserContext,
+    auc,
+    build_features,
+    default_scores,
+    feedback_label,
+    is_holdout,
+    merge_sources,
+    user_context,
 )
 from engine.recommend import recommend
 
@@ -43,7 +58,7 @@ def _signals(n: int, rng: np.random.Generator, categories: list[tuple[str, ...]]
 
 
 def test_feature_names_are_unique_and_documented() -> None:
-    import engine.ranker as ranker
+    from engine import ranker
 
     assert len(set(FEATURE_NAMES)) == N_FEATURES == len(COLUMN)
     doc = ranker.__doc__ or ""
