@@ -15,8 +15,9 @@ import urllib.request
 import uuid
 import warnings
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
