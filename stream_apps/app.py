@@ -17,6 +17,7 @@ from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
 from stream_apps.runtime import WorkerContext
 from stream_apps.security import aiokafka_kwargs, faust_credentials
 from stream_apps.settings import Settings
+from stream_apps.topic_watch import restart_self, watch_topics
 from stream_apps.topics import TopicNames
 from stream_apps.views import register_views
 
@@ -78,6 +79,15 @@ def create_app(settings: Settings) -> Worker:
     register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
                      dead_letter_topic)
     register_views(app, ctx, user_state)
+
+    @app.task
+    async def watch_for_lost_topics() -> None:
+        def lost() -> None:
+            ctx.restart_requested = True
+            restart_self("the broker lost streamrec's topics (they came back with new ids: an "
+                         "in-memory embedded broker restarted?)")
+
+        await watch_topics(settings, [names.click, names.item_vectors], lost)
 
     @app.timer(interval=settings.sweep_interval_s)
     async def evict_inactive_users() -> None:

@@ -39,6 +39,7 @@ class WorkerContext:
     _encoder: HFTextEncoder | None = None
     _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
+    restart_requested: bool = False  # set when the broker lost our topics
 
     def start_loading_encoder(self) -> None:
         """Load the transformer in the background (~5 s) while the worker joins its group."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
 from stream_apps.kafka_clients import BrokerUnreachable
@@ -29,15 +31,55 @@ def wait_for_topics(settings: Settings, max_wait_s: float | None = None) -> None
             delay = min(delay * 2, 10.0)
 
 
+class BrokerOutageLog(logging.Filter):
+    """One clear line per broker outage instead of an error every few hundred ms.
+
+    aiokafka logs each failed connection, metadata update and fetch while the broker is
+    away; the worker keeps retrying with back-off either way.
+    """
+
+    NOISE = ("Unable connect to node", "Unable to update metadata", "Failed fetch messages",
+             "Got error produce response")
+
+    def __init__(self, quiet_s: float = 60.0) -> None:
+        super().__init__()
+        self.quiet_s = quiet_s
+        self._last = -float("inf")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if not any(message.startswith(n) for n in self.NOISE):
+            return True
+        now = time.monotonic()
+        first = now - self._last > self.quiet_s
+        self._last = now
+        if first:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg = ("Kafka broker unreachable (" + message + "); retrying with back-off, "
+                          "repeats are suppressed until a minute passes without one")
+        return first
+
+
+def install_outage_log() -> None:
+    collapse = BrokerOutageLog()
+    for name in ("aiokafka", "aiokafka.consumer.fetcher", "aiokafka.producer.sender",
+                 "aiokafka.consumer.group_coordinator", "aiokafka.conn"):
+        logging.getLogger(name).addFilter(collapse)
+
+
 def run_worker(settings: Settings) -> int:
     import faust
 
     from stream_apps.app import create_app
 
+    install_outage_log()
     wait_for_topics(settings)
     worker = create_app(settings)
     try:
         faust.Worker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     finally:
         worker.ctx.shutdown()
+        if worker.ctx.restart_requested:
+            # A fresh process: simpler and surer than resetting Faust's offsets in place.
+            os.execv(sys.executable, [sys.executable, "-m", "stream_apps", *sys.argv[1:]])
     return 0

@@ -97,3 +97,39 @@ def test_a_worker_started_before_its_broker_waits_and_then_works(tmp_path: Path)
             stop_process(worker, kill=True)
     waiting_lines = [l for l in log.read_text().splitlines() if "waiting for Kafka" in l]
     assert len(waiting_lines) == 1, waiting_lines
+
+
+def test_a_running_worker_rides_out_a_broker_restart(tmp_path: Path) -> None:
+    """The embedded broker keeps topics in memory, so after its restart they are new: the
+    worker must reconnect, and the catalogue is produced again (a real cluster keeps both)."""
+    port = free_port()
+    broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu.log").start()
+    s = Stack(broker.bootstrap_servers, tmp_path)
+    try:
+        s.load_items(ITEMS)
+        s.start_worker()
+        s.wait_index_size(len(ITEMS))
+        assert s.recommendation_for(s.send_event("click", "before", item_id="sku-00001"))["items"]
+        s.recs.stop()
+        s.producer.close()
+        broker.stop()
+        time.sleep(10)  # the worker retries while nothing answers
+        assert s.worker.poll() is None, "the worker exited while the broker was away"
+        broker = EmbeddedBroker(port=port, log_path=tmp_path / "tansu-2.log").start()
+        again = Stack(broker.bootstrap_servers, tmp_path, settings=s.settings)
+        again.web_port, again.worker = s.web_port, s.worker
+        s.worker = None
+        try:
+            again.load_items(ITEMS)
+            rec = again.recommendation_for(again.send_event("click", "after", item_id="sku-00002"), timeout=90)
+            assert rec["items"]
+            assert again.worker.poll() is None
+        finally:
+            again.close()
+    finally:
+        s.stop_worker()
+        broker.stop()
+    log = next(tmp_path.glob("worker-*.log")).read_text()
+    outage_lines = [line for line in log.splitlines() if "Kafka broker unreachable" in line]
+    assert 1 <= len(outage_lines) <= 2, outage_lines
+    assert "Unable connect to node" not in log.replace("Kafka broker unreachable (Unable connect", "")
