@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . pytest hypothesis playwright
+	$(BIN)/pip install --quiet -e . pytest hypothesis playwright kubernetes-validate
 	touch $(STAMP)
 
 install: $(STAMP)
