@@ -20,7 +20,9 @@ from engine.config import InterestConfig, RecommendConfig
 from engine.errors import EngineError
 from engine.events import Interaction
 from engine.interests import UserState, apply_interaction
-from engine.recommend import recommend
+from engine.covisit import Covisitation
+from engine.recommend import Collaborative, learn_collaborative, recommend
+from engine.trending import Trending
 from engine.types import Vector
 
 
@@ -191,6 +193,7 @@ class StreamrecReplay:
         self._recommend = recommend_config
         self._queries = query_vectors
         self.states: dict[str, UserState] = {}
+        self.collaborative = Collaborative(Covisitation(), Trending())
 
     def recommend(self, user_id: str, now: float, k: int) -> list[str]:
         state = self.states.get(user_id)
@@ -198,7 +201,7 @@ class StreamrecReplay:
             return []
         query_vector = self._queries.get(state.last_query) if state.last_query else None
         items = recommend(state, self._catalog, now, None, self._interest, self._recommend,
-                          k=k, query_vector=query_vector)
+                          k=k, query_vector=query_vector, collaborative=self.collaborative)
         return [r.item_id for r in items]
 
     def update(self, event: Interaction) -> None:
@@ -207,6 +210,7 @@ class StreamrecReplay:
             item_vector = self._catalog.index.vectors([event.item_id])[0]
         query_vector = self._queries.get(event.query) if event.query else None
         state = self.states.get(event.user_id)
+        learn_collaborative(self.collaborative, state, event, self._interest)
         if state is None:
             if item_vector is None and query_vector is None:
                 return  # as the worker: nothing to learn for an unknown user yet

@@ -103,10 +103,13 @@ class RecommendConfig:
     overfetch: int = 4
     exclude_recent: bool = True
     search_boost: float = 1.0  # weight of a fresh search query beside the blended interests
+    covisit_weight: float = 0.5  # co-visitation (relative to the best candidate) beside cosine
 
     def __post_init__(self) -> None:
         _positive("k", self.k)
         _positive("overfetch", self.overfetch)
+        if not (math.isfinite(self.covisit_weight) and self.covisit_weight >= 0):
+            raise ConfigError(f"covisit_weight must be >= 0, got {self.covisit_weight!r}")
         if not (math.isfinite(self.search_boost) and self.search_boost >= 0):
             raise ConfigError(f"search_boost must be >= 0, got {self.search_boost!r}")
         if self.max_k < self.k:

@@ -14,8 +14,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from engine.catalog import Catalog
+from engine.covisit import Covisitation
 from engine.encoder import HFTextEncoder
 from engine.index import HnswIndex
+from engine.recommend import Collaborative
+from engine.trending import Trending
 from engine.types import Matrix, Vector
 from stream_apps.metrics import WorkerMetrics
 from stream_apps.settings import Settings
@@ -40,6 +43,10 @@ class WorkerContext:
     _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
     restart_requested: bool = False  # set when the broker lost our topics
+    # Co-visitation and trending learned from the events this worker processes: its users
+    # are a uniform hash sample of all users, so the counts are a sample of the whole.
+    collaborative: Collaborative = field(
+        default_factory=lambda: Collaborative(Covisitation(), Trending()))
 
     def start_loading_encoder(self) -> None:
         """Load the transformer in the background (~5 s) while the worker joins its group."""

@@ -153,7 +153,8 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
             state = deserialize_state(raw)
             query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
             items = recommend(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
-                              ctx.settings.recommend_config(), k=k, query_vector=query_vector)
+                              ctx.settings.recommend_config(), k=k, query_vector=query_vector,
+                              collaborative=ctx.collaborative)
         message = recommendation_message(user_id, now, scene, items, trigger=None)
         message["known_user"] = raw is not None
         for item in message["items"]:  # an extra field: handy for people, ignored by programs

@@ -16,7 +16,7 @@ from typing import Any
 from engine.errors import InvalidEvent
 from engine.events import Impression, Interaction, parse_event
 from engine.interests import UserState, apply_interaction, deserialize_state, serialize_state
-from engine.recommend import Recommended, recommend
+from engine.recommend import Recommended, learn_collaborative, recommend
 from stream_apps.codecs import dumps, loads
 from stream_apps.dead_letter import send_to_dead_letter
 from stream_apps.runtime import WorkerContext
@@ -57,6 +57,8 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
                 ctx.metrics.duplicates.inc()
                 continue
             item_vector = ctx.item_vector(parsed.item_id)
+            if item_vector is not None:  # unknown ids would only fill the counts with noise
+                learn_collaborative(ctx.collaborative, state, parsed, interest_config)
             query_vector = await ctx.encode_query(parsed.query) if parsed.query else None
             if state is None:
                 dim = next((v.shape[0] for v in (item_vector, query_vector) if v is not None), None)
@@ -79,7 +81,8 @@ async def publish(ctx: WorkerContext, topic: Any, state: UserState, parsed: Inte
     if ctx.catalog is None:
         return
     items = recommend(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
-                      ctx.settings.recommend_config(), query_vector=query_vector)
+                      ctx.settings.recommend_config(), query_vector=query_vector,
+                      collaborative=ctx.collaborative)
     if not items:
         return
     message = recommendation_message(parsed.user_id, now, scene, items,
