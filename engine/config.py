@@ -103,7 +103,7 @@ class RecommendConfig:
     overfetch: int = 4
     exclude_recent: bool = True
     search_boost: float = 1.0  # weight of a fresh search query beside the blended interests
-    covisit_weight: float = 0.5  # co-visitation (relative to the best candidate) beside cosine
+    covisit_weight: float = 1.5  # co-visitation (relative to the best candidate) beside cosine
 
     def __post_init__(self) -> None:
         _positive("k", self.k)
