@@ -58,3 +58,29 @@ async def watch_topics(settings: Settings, topics: list[str], on_lost: Any, inte
 def restart_self(reason: str) -> None:
     log.warning("%s; restarting this worker so it starts over from the new topics", reason)
     os.kill(os.getpid(), signal.SIGTERM)
+
+
+def reset_group_offsets(settings: Settings, topics: list[str]) -> None:
+    """Point the worker group's committed offsets at the start of ``topics``.
+
+    After the broker lost its topics, the old process may already have committed its old
+    (now meaningless) positions into the new topics before it noticed; the restarted
+    worker must read the new topics from their beginning instead.
+    """
+    from kafka import TopicPartition
+    from kafka.structs import OffsetAndMetadata
+
+    from stream_apps.kafka_clients import consumer
+
+    cons = consumer(settings, group_id=settings.faust_id)
+    try:
+        offsets = {}
+        for topic in topics:
+            for partition in cons.partitions_for_topic(topic) or ():
+                offsets[TopicPartition(topic, partition)] = OffsetAndMetadata(0, "", -1)
+        if offsets:
+            cons.commit(offsets)
+            log.warning("reset %d committed offsets of group %s to the start of the new topics",
+                        len(offsets), settings.faust_id)
+    finally:
+        cons.close()

@@ -9,6 +9,7 @@ import time
 
 from stream_apps.kafka_clients import BrokerUnreachable
 from stream_apps.settings import Settings
+from stream_apps.topic_watch import reset_group_offsets
 from stream_apps.topics import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,9 @@ class BrokerOutageLog(logging.Filter):
     """
 
     NOISE = ("Unable connect to node", "Unable to update metadata", "Failed fetch messages",
-             "Got error produce response")
+             "Got error produce response", "Group Coordinator Request failed",
+             "Error sending HeartbeatRequest", "Heartbeat send request failed",
+             "Marking the coordinator dead", "Heartbeat session expired")
 
     def __init__(self, quiet_s: float = 60.0) -> None:
         super().__init__()
@@ -63,7 +66,7 @@ class BrokerOutageLog(logging.Filter):
 def install_outage_log() -> None:
     collapse = BrokerOutageLog()
     for name in ("aiokafka", "aiokafka.consumer.fetcher", "aiokafka.producer.sender",
-                 "aiokafka.consumer.group_coordinator", "aiokafka.conn"):
+                 "aiokafka.consumer.group_coordinator", "aiokafka.conn", "aiokafka.cluster"):
         logging.getLogger(name).addFilter(collapse)
 
 
@@ -80,6 +83,9 @@ def run_worker(settings: Settings) -> int:
     finally:
         worker.ctx.shutdown()
         if worker.ctx.restart_requested:
+            names = worker.ctx.names
+            reset_group_offsets(settings, [names.click, names.search, names.purchase, names.impression,
+                                           names.items, names.control])
             # A fresh process: simpler and surer than resetting Faust's offsets in place.
             os.execv(sys.executable, [sys.executable, "-m", "stream_apps", *sys.argv[1:]])
     return 0

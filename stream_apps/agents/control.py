@@ -59,6 +59,11 @@ def register_control(app: Any, ctx: WorkerContext, control_topic: Any, user_stat
                     del user_state[user_id]  # a tombstone on the changelog
                 # A tombstone for the user's recommendations, for compacted consumers.
                 await recommendations_topic.send(key=user_id.encode(), value=None)
+                # Make the forget durable before confirming it to anyone: flush the
+                # tombstone and commit the events processed so far, so that a crash right
+                # now cannot replay an older event of this user and bring them back.
+                await app.producer.flush()
+                await app.consumer.commit()
                 await audit_topic.send(key=user_id.encode(), value=dumps({
                     "action": "forget", "user_id": user_id, "request_id": message.get("request_id"),
                     "had_state": had_state, "ts": now,
