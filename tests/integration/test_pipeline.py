@@ -3,7 +3,6 @@ real encoder and hnswlib, driven only through the public topics and HTTP."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any, Iterator
 
 import pytest
 
-from stream_apps.broker import EmbeddedBroker, free_port
 from stream_apps.catalogue import load_builtin_catalogue
 from stream_apps.processes import get_json
 from tests.integration.harness import Stack, by_category, categories_of
@@ -20,17 +18,6 @@ pytestmark = pytest.mark.integration
 
 PER_CATEGORY = 30
 CATEGORIES = ("coffee & tea", "cycling", "gardening", "board games", "skincare")
-
-
-@pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
-    with EmbeddedBroker(port=free_port(), log_path=log) as broker:
-        yield broker.bootstrap_servers
 
 
 @pytest.fixture(scope="module")

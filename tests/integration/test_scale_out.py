@@ -8,21 +8,19 @@ user-state table restored from its changelog on the surviving workers.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import urllib.request
 import uuid
 import warnings
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from stream_apps.broker import EmbeddedBroker, free_port
+from stream_apps.broker import free_port
 from stream_apps.catalogue import load_builtin_catalogue
 from stream_apps.kafka_clients import producer
 from stream_apps.processes import get_json, spawn_worker, stop_process, wait_ready
@@ -40,16 +38,6 @@ USERS = 30
 ITEMS_PER_CATEGORY = 40
 STAGGER_S = 1.0
 CATEGORIES = ("coffee & tea", "cycling", "gardening", "board games", "skincare")
-
-
-@pytest.fixture()
-def bootstrap(tmp_path: Path) -> Iterator[str]:
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
-        yield broker.bootstrap_servers
 
 
 def _catalogue() -> list[dict[str, Any]]:

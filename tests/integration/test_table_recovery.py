@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # the repo is not installed into the venv
     sys.path.insert(0, str(REPO))
 
-from stream_apps.broker import EmbeddedBroker, free_port  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +40,6 @@ Table = dict[str, list[int]]
 #: a single record and plain Faust recovered 0-2 of 1,000 keys stale in our runs: the
 #: bug would not show reliably. Both cases use the same settings.
 WORKER_SETTINGS = {"producer_linger": 0.5}
-
-
-@pytest.fixture(scope="module")
-def bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One embedded broker for the module (or ``KAFKA_BOOTSTRAP_SERVERS``)."""
-    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if external:
-        yield external
-        return
-    log_path = tmp_path_factory.mktemp("broker") / "tansu.log"
-    with EmbeddedBroker(port=free_port(), log_path=log_path) as broker:
-        yield broker.bootstrap_servers
 
 
 @dataclass
