@@ -95,6 +95,18 @@ class InterestConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0")
 
+    def weight_of(self, kind: str) -> float:
+        """How much an interaction of ``kind`` (click, purchase, search) counts.
+
+        >>> InterestConfig().weight_of("purchase")
+        3.0
+        """
+        weights = {"click": self.click_weight, "purchase": self.purchase_weight,
+                   "search": self.search_weight}
+        if kind not in weights:
+            raise ConfigError(f"no weight for event kind {kind!r}")
+        return weights[kind]
+
 
 @dataclass(frozen=True)
 class RecommendConfig:

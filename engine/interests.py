@@ -113,8 +113,7 @@ def apply_interaction(
     for name, vec in (("item_vector", item_vector), ("query_vector", query_vector)):
         if vec is not None and (vec.shape != (state.dim,) or not np.all(np.isfinite(vec))):
             raise InvalidEvent(f"{name} must be finite with shape ({state.dim},), got {vec.shape}")
-    weight = {"click": config.click_weight, "purchase": config.purchase_weight,
-              "search": config.search_weight}[event.kind]
+    weight = config.weight_of(event.kind)
     if event.kind == "purchase":
         weight *= min(event.quantity, 5) ** 0.5  # more units, more interest, with diminishing returns
     long, short, scenes = state.long, state.short, dict(state.scenes)

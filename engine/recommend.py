@@ -134,8 +134,7 @@ def learn_collaborative(collab: Collaborative, state: UserState | None, event: I
     """
     if event.item_id is None or (state is not None and state.has_seen(event.event_id)):
         return
-    weight = {"click": interest_config.click_weight, "purchase": interest_config.purchase_weight,
-              "search": interest_config.search_weight}[event.kind]
+    weight = interest_config.weight_of(event.kind)
     recent = state.recent_items if state is not None else ()
     if collab.covisit is not None:
         collab.covisit.update(recent, event.item_id, weight, event.ts)
