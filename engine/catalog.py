@@ -15,7 +15,7 @@ class ItemInfo:
     title: str
     categories: tuple[str, ...]
     available: bool
-    added_ts: float  # when this worker first saw the item (for freshness)
+    added_ts: float  # the item's own ``ts`` when given, else when this worker first saw it
     price: float | None = None
 
 
@@ -47,12 +47,29 @@ class Catalog:
             old = self._items.get(item.item_id)
             self._items[item.item_id] = ItemInfo(
                 item_id=item.item_id, title=item.title, categories=item.categories,
-                available=item.available, added_ts=old.added_ts if old else now, price=item.price,
+                available=item.available, added_ts=_added_ts(item, old, now), price=item.price,
             )
         if items:
             self.last_upsert_ts = max(self.last_upsert_ts, now)
+
+    def newest(self, k: int, since: float) -> list[str]:
+        """Up to ``k`` items first seen at or after ``since``, newest first."""
+        out: list[str] = []
+        for item_id in reversed(self._items):  # insertion order is first-seen order
+            if len(out) >= k or self._items[item_id].added_ts < since:
+                break
+            out.append(item_id)
+        return out
 
     def delete(self, item_ids: Sequence[str]) -> int:
         for item_id in item_ids:
             self._items.pop(item_id, None)
         return self.index.delete(item_ids)
+
+
+def _added_ts(item: ItemUpsert, old: ItemInfo | None, now: float) -> float:
+    """When the item appeared: its first upsert's ``ts`` (a catalogue owner's clock), else
+    the first time this worker saw it. An update never makes an item new again."""
+    if old is not None:
+        return old.added_ts
+    return item.ts if item.ts is not None else now

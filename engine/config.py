@@ -116,10 +116,33 @@ class RecommendConfig:
     exclude_recent: bool = True
     search_boost: float = 1.0  # weight of a fresh search query beside the blended interests
     covisit_weight: float = 1.5  # co-visitation (relative to the best candidate) beside cosine
+    # After the model: maximal marginal relevance (0 off, 1 pure novelty), a per-category
+    # cap, and the expected share of a page given to exploration (only when the caller
+    # passes a random generator: evaluation and tests stay deterministic).
+    mmr_strength: float = 0.2
+    max_per_category: int | None = None
+    explore_share: float = 0.1
+    # Business filter: an item shown this often recently (decayed count) is not shown again.
+    max_shown: float = 6.0
+    # Candidate sources besides the index: trending in the scene, and items newer than
+    # fresh_window_s (so a new item gets a chance before anyone clicked it).
+    trending_candidates: int = 10
+    fresh_candidates: int = 5
+    fresh_window_s: float = 86400.0
 
     def __post_init__(self) -> None:
         _positive("k", self.k)
         _positive("overfetch", self.overfetch)
+        _positive("max_shown", self.max_shown)
+        _positive("fresh_window_s", self.fresh_window_s)
+        if not (math.isfinite(self.mmr_strength) and 0.0 <= self.mmr_strength <= 1.0):
+            raise ConfigError(f"mmr_strength must be in [0, 1], got {self.mmr_strength!r}")
+        if not (math.isfinite(self.explore_share) and 0.0 <= self.explore_share < 1.0):
+            raise ConfigError(f"explore_share must be in [0, 1), got {self.explore_share!r}")
+        if self.max_per_category is not None and self.max_per_category < 1:
+            raise ConfigError(f"max_per_category must be >= 1 or None, got {self.max_per_category!r}")
+        if self.trending_candidates < 0 or self.fresh_candidates < 0:
+            raise ConfigError("trending_candidates and fresh_candidates must be >= 0")
         if not (math.isfinite(self.covisit_weight) and self.covisit_weight >= 0):
             raise ConfigError(f"covisit_weight must be >= 0, got {self.covisit_weight!r}")
         if not (math.isfinite(self.search_boost) and self.search_boost >= 0):

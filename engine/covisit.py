@@ -157,7 +157,7 @@ class Covisitation:
         """The decayed interaction weight of ``item_id`` at ``now``."""
         return self._mass.get(item_id, now)
 
-    def _contributions(self, item_ids: Sequence[str], now: float,
+    def contributions(self, item_ids: Sequence[str], now: float,
                        weights: Sequence[float] | None) -> tuple[list[str], NDArray[np.float64]]:
         """Per (query item, neighbour) contributions: neighbour ids and a matrix
         ``(len(item_ids), n_neighbours)`` of scores before summing over query items."""
@@ -199,7 +199,7 @@ class Covisitation:
         """
         if k < 0:
             raise InvalidEvent(f"k must be >= 0, got {k!r}")
-        ids, matrix = self._contributions(item_ids, now, weights)
+        ids, matrix = self.contributions(item_ids, now, weights)
         skip = set(item_ids) | set(exclude)
         keep = [j for j, i in enumerate(ids) if i not in skip]
         if not keep or k == 0:
@@ -213,7 +213,7 @@ class Covisitation:
                weights: Sequence[float] | None = None) -> NDArray[np.float32]:
         """The co-visitation score of each candidate for the query ``item_ids``, shape
         ``(len(candidates),)`` (0 for a candidate never co-visited): the ranker's feature."""
-        ids, matrix = self._contributions(item_ids, now, weights)
+        ids, matrix = self.contributions(item_ids, now, weights)
         total = dict(zip(ids, matrix.sum(axis=0).tolist()))
         return np.array([total.get(c, 0.0) for c in candidates], dtype=np.float32)
 
@@ -221,7 +221,7 @@ class Covisitation:
                          weights: Sequence[float] | None = None) -> tuple[str | None, float]:
         """Which query item contributes most to ``candidate``'s score, and how much
         (``(None, 0.0)`` if none): "bought together with X"."""
-        ids, matrix = self._contributions(item_ids, now, weights)
+        ids, matrix = self.contributions(item_ids, now, weights)
         if candidate not in ids:
             return None, 0.0
         col = matrix[:, ids.index(candidate)]

@@ -1,27 +1,45 @@
-"""Top-k recommendations for one user: retrieve, filter, score, explain.
+"""Top-k recommendations for one user: candidates from several sources, features, the
+ranking model, diversity and exploration, and a reason per item.
 
-Per request the work is one or two ANN queries plus a few small matrix products over
-the candidates; the transformer never runs here.
+Candidates come from four sources, merged and tagged (:func:`engine.features.merge_sources`):
+the HNSW index around the user's vectors (semantic), items co-visited with the user's
+recent items (covisit), what is trending in the scene (trending) and items added lately
+(fresh: reachable by their text embedding before anyone clicked them). A :class:`Scorer`
+ranks the feature rows (:mod:`engine.features`); maximal marginal relevance and an
+optional category cap shape the page (:mod:`engine.diversify`), and with a random
+generator a configurable share of it explores candidates the model would not show.
+Per request the work is one to three ANN queries plus small matrix products; the
+transformer never runs here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
 from engine.covisit import Covisitation
+from engine.diversify import explore, mmr
 from engine.events import Interaction
-from engine.trending import Trending
+from engine.explain_sources import CovisitSource, RecentItem, SearchQuery, explain_items
+from engine.features import (
+    COLUMN,
+    CandidateSignals,
+    build_features,
+    merge_sources,
+    search_intent,
+    user_context,
+)
 from engine.interests import UserState, interest_at
-from engine.types import Vector
+from engine.ranker import DefaultScorer, Scorer
+from engine.trending import Trending
+from engine.types import Matrix, Vector
 
-
-MIN_EXPLAINING_SIMILARITY = 0.25
-"""Below this cosine similarity an event is not named as the reason for an item."""
+__all__ = ["Collaborative", "Recommended", "learn_collaborative", "recommend", "search_intent"]
 
 
 @dataclass(frozen=True)
@@ -34,20 +52,30 @@ class Collaborative:
 
 @dataclass(frozen=True)
 class Recommended:
+    """One item of a page. ``features`` is the row the model scored (``None`` for a cold
+    start), kept so that feedback on the page can train the model; ``explored`` marks an
+    item placed by exploration rather than by its score."""
+
     item_id: str
     score: float
     reason: str
+    explored: bool = False
+    features: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
-def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int) -> dict[str, float]:
-    """Union of the ANN neighbours of each vector, id -> best similarity seen."""
-    found: dict[str, float] = {}
+def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int) -> list[str]:
+    """Union of the ANN neighbours of each vector, in first-seen order."""
+    found: dict[str, None] = {}
     for vector in vectors:
-        ids, sims = catalog.index.query(vector, fetch)
-        for item_id, sim in zip(ids, sims.tolist()):
-            if sim > found.get(item_id, -2.0):
-                found[item_id] = sim
-    return found
+        ids, _ = catalog.index.query(vector, fetch)
+        found.update(dict.fromkeys(ids))
+    return list(found)
+
+
+def _fresh(catalog: Catalog, now: float, config: RecommendConfig) -> list[str]:
+    if not config.fresh_candidates:
+        return []
+    return catalog.newest(config.fresh_candidates, since=now - config.fresh_window_s)
 
 
 def recommend(
@@ -60,69 +88,125 @@ def recommend(
     k: int | None = None,
     query_vector: Vector | None = None,
     collaborative: Collaborative | None = None,
+    scorer: Scorer | None = None,
+    shown: Mapping[str, float] | None = None,
+    rng: np.random.Generator | None = None,
 ) -> list[Recommended]:
     """The user's top ``k`` items, best first, each with a short human-readable reason.
 
-    Candidates come from the index around the blended interest vector (and around the
-    short-term vector, which holds search intent), over-fetched so that filtering
-    purchased, recently seen and unavailable items still leaves ``k``. The default
-    score is the cosine similarity to the blended vector. ``query_vector`` is the
-    embedding of ``state.last_query``, used to explain search-driven items.
+    ``query_vector`` is the embedding of ``state.last_query`` (search intent);
+    ``scorer`` ranks the features (default: :class:`engine.ranker.DefaultScorer` with
+    ``config.covisit_weight``); ``shown`` counts how often each item was shown to the
+    user lately (fatigue; items at ``config.max_shown`` are filtered out). Exploration
+    needs ``rng``; without it the result is deterministic. Purchased, recently seen
+    (``exclude_recent``) and unavailable items are never recommended.
     """
     k = min(k or config.k, config.max_k)
-    view = interest_at(state, now, scene, interest_config)
+    if not len(catalog):
+        return []
+    shown = shown or {}
     collab = collaborative or Collaborative()
     excluded = set(state.purchased)
     if config.exclude_recent:
         excluded.update(state.recent_items)
-    if not len(catalog):
-        return []
+    excluded.update(i for i, n in shown.items() if n >= config.max_shown)
+    view = interest_at(state, now, scene, interest_config)
     if not np.any(view.blended):
         return _cold_start(catalog, collab, scene, now, k, excluded)
     fetch = k * config.overfetch + len(excluded)
-    intent = search_intent(state, now, interest_config, config) if query_vector is not None else 0.0
+    ctx = user_context(state, catalog, now, scene, interest_config, config, query_vector)
     probes = [view.blended]
     if view.short_strength > 0.05:
         probes.append(view.short)
-    if intent > 0.05 and query_vector is not None:
+    if ctx.query_intent > 0.05 and query_vector is not None:
         probes.append(query_vector)
-    found = _retrieve(catalog, probes, fetch)
     recent = list(reversed(state.recent_items))  # newest first
     recency = [0.85 ** r for r in range(len(recent))]
+    covisit_ids: list[str] = []
+    covisit_matrix = np.zeros((len(recent), 0))
     if collab.covisit is not None and recent:
-        for item_id in collab.covisit.neighbours(recent, fetch, now, weights=recency)[0]:
-            found.setdefault(item_id, 0.0)
-    candidates = [
-        item_id for item_id in found
-        if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available
-    ]
-    if not candidates:
+        covisit_ids, covisit_matrix = collab.covisit.contributions(recent, now, recency)
+    covisit_total = covisit_matrix.sum(axis=0)
+    by_source = {
+        "semantic": _retrieve(catalog, probes, fetch),
+        "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:fetch].tolist()],
+        "trending": (collab.trending.top(scene, config.trending_candidates, now, exclude=excluded)[0]
+                     if collab.trending is not None else []),
+        "fresh": _fresh(catalog, now, config),
+    }
+    merged, bits = merge_sources(by_source)
+    keep = [row for row, item_id in enumerate(merged)
+            if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available]
+    if not keep:
         return []
-    matrix = catalog.index.vectors(candidates)
-    scores = matrix @ view.blended
-    if intent > 0 and query_vector is not None:
-        # A fresh search is what the user wants now: it counts beside the blended vector,
-        # fading with the short-term half-life.
-        scores = (scores + intent * (matrix @ query_vector)) / (1.0 + intent)
-    covisit_part = np.zeros(len(candidates), dtype=np.float32)
-    if collab.covisit is not None and recent and config.covisit_weight > 0:
-        raw = collab.covisit.scores(recent, candidates, now, weights=recency)
-        if raw.max(initial=0.0) > 0:
-            # Relative to the best candidate, so the weight means the same for any traffic.
-            covisit_part = config.covisit_weight * raw / raw.max()
-    scores = scores + covisit_part
-    order = np.argsort(-scores, kind="stable")[:k]
-    chosen = [candidates[i] for i in order]
-    reasons = explain(state, catalog, matrix[order], now, interest_config, query_vector)
-    if collab.covisit is not None:
-        for row, i in enumerate(order.tolist()):
-            if covisit_part[i] > 0.5 * config.covisit_weight and covisit_part[i] > scores[i] - covisit_part[i]:
-                source, _ = collab.covisit.strongest_source(recent, candidates[i], now, recency)
-                info = catalog.get(source) if source else None
-                if info is not None:
-                    reasons[row] = f"often chosen together with {info.title or source}"
-    return [Recommended(item_id, round(float(scores[i]), 4), reason)
-            for item_id, i, reason in zip(chosen, order, reasons)]
+    candidates = [merged[row] for row in keep]
+    infos = [catalog.get(i) for i in candidates]
+    vectors = catalog.index.vectors(candidates)
+    column = {item_id: j for j, item_id in enumerate(covisit_ids)}
+    covisit = np.array([covisit_total[column[c]] if c in column else 0.0 for c in candidates])
+    if covisit.max(initial=0.0) > 0:
+        covisit = covisit / covisit.max()  # relative to the best candidate: any traffic, one scale
+    signals = CandidateSignals(
+        covisit=covisit,
+        trending=(collab.trending.scores(candidates, scene, now) if collab.trending is not None
+                  else np.zeros(len(candidates))),
+        age_s=np.array([now - info.added_ts for info in infos if info is not None]),
+        fatigue=np.array([shown.get(c, 0.0) for c in candidates]),
+        sources=bits[keep],
+        categories=[info.categories for info in infos if info is not None],
+    )
+    features = build_features(ctx, vectors, signals)
+    relevance = (scorer or DefaultScorer(config.covisit_weight)).score(features)
+    page, explored = _page(vectors, relevance, k, config, signals.categories, rng)
+    reasons = _reasons(state, catalog, vectors[page], now, query_vector, scene,
+                       [_covisit_source(state, catalog, recent, covisit_ids, covisit_matrix, column,
+                                        candidates[i], float(covisit[i])) for i in page.tolist()],
+                       features[page, COLUMN["src_trending"]] > 0)
+    return [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
+                        features[i])
+            for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
+
+
+def _page(vectors: Matrix, relevance: NDArray[np.float32], k: int, config: RecommendConfig,
+          categories: Sequence[Sequence[str]], rng: np.random.Generator | None,
+          ) -> tuple[NDArray[np.intp], NDArray[np.bool_]]:
+    """Indices of the page's items in order, and which of them exploration placed."""
+    if config.mmr_strength > 0 or config.max_per_category is not None:
+        # MMR trades relevance against similarity: put relevance on the cosine's 0..1
+        # scale first, whatever the scorer's range (probabilities, cosines).
+        spread = float(relevance.max() - relevance.min())
+        scaled = (relevance - relevance.min()) / spread if spread > 0 else np.zeros_like(relevance)
+        page = mmr(vectors, scaled, k, config.mmr_strength, categories, config.max_per_category)
+    else:
+        page = np.argsort(-relevance, kind="stable")[:k].astype(np.intp)
+    if rng is None or config.explore_share == 0:
+        return page, np.zeros(page.shape[0], dtype=bool)
+    return explore(page, relevance.shape[0], config.explore_share, rng)
+
+
+def _covisit_source(state: UserState, catalog: Catalog, recent: Sequence[str], covisit_ids: list[str],
+                    matrix: NDArray[np.float64], column: Mapping[str, int], candidate: str,
+                    score: float) -> CovisitSource | None:
+    if candidate not in column or score <= 0:
+        return None
+    contributions = matrix[:, column[candidate]]
+    source = recent[int(contributions.argmax())]
+    info = catalog.get(source)
+    return CovisitSource(info.title if info and info.title else source, score, source in state.purchased)
+
+
+def _reasons(state: UserState, catalog: Catalog, vectors: Matrix, now: float,
+             query_vector: Vector | None, scene: str | None,
+             covisit: list[CovisitSource | None], from_trending: NDArray[np.bool_]) -> list[str]:
+    """The strongest contributor to each item: a recent item, the last search, an item
+    often chosen with it, or the scene's trend (:func:`engine.explain_sources.explain_items`)."""
+    recent_ids = [i for i in reversed(state.recent_items) if i in catalog][:8]  # newest first
+    recent_vectors = catalog.index.vectors(recent_ids) if recent_ids else np.zeros((0, vectors.shape[1]))
+    recent = [RecentItem(i, info.title if (info := catalog.get(i)) else "", v, i in state.purchased)
+              for i, v in zip(recent_ids, recent_vectors)]
+    query = (SearchQuery(state.last_query, query_vector, now - state.last_query_ts)
+             if query_vector is not None and state.last_query else None)
+    return [e.text for e in explain_items(vectors, recent, query, covisit, scene, from_trending)]
 
 
 def learn_collaborative(collab: Collaborative, state: UserState | None, event: Interaction,
@@ -153,59 +237,5 @@ def _cold_start(catalog: Catalog, collab: Collaborative, scene: str | None, now:
     if not picked:
         return []
     top = max(sc for _, sc in picked) or 1.0
-    where = f"in {scene}" if scene else "right now"
-    return [Recommended(i, round(sc / top, 4), f"trending {where}") for i, sc in picked]
-
-
-def search_intent(state: UserState, now: float, interest_config: InterestConfig,
-                  config: RecommendConfig) -> float:
-    """Weight of the last search query in the score: ``search_boost`` halving every
-    short-term half-life since the search.
-
-    >>> from engine.interests import UserState
-    >>> s = UserState.new(2)
-    >>> search_intent(s, 0.0, InterestConfig(), RecommendConfig())
-    0.0
-    """
-    if not state.last_query:
-        return 0.0
-    age = max(now - state.last_query_ts, 0.0)
-    return float(config.search_boost * 0.5 ** (age / interest_config.short_half_life_s))
-
-
-def explain(
-    state: UserState,
-    catalog: Catalog,
-    item_vectors: np.ndarray,
-    now: float,
-    interest_config: InterestConfig,
-    query_vector: Vector | None,
-) -> list[str]:
-    """Why each item: the recent item or search query it is most similar to.
-
-    Recent items count more the more recent they are; the last query counts with the
-    short-term interest's remaining strength, so an old search stops being the reason.
-    """
-    n = len(item_vectors)
-    recent = [i for i in reversed(state.recent_items) if i in catalog][:8]  # newest first
-    best_sim = np.full(n, -np.inf, dtype=np.float32)
-    reasons = ["matches your interests"] * n
-    if recent:
-        # Slightly prefer newer items: rank r counts (1 - 0.03 r).
-        recency = 1.0 - 0.03 * np.arange(len(recent), dtype=np.float32)
-        sims = (item_vectors @ catalog.index.vectors(recent).T) * recency
-        best = sims.argmax(axis=1)
-        best_sim = sims[np.arange(n), best]
-        for row, col in enumerate(best.tolist()):
-            if best_sim[row] < MIN_EXPLAINING_SIMILARITY:
-                continue  # "similar to X" would be a false claim
-            info = catalog.get(recent[col])
-            reasons[row] = f"similar to {info.title if info and info.title else recent[col]}"
-    if query_vector is not None and state.last_query:
-        age = max(now - state.last_query_ts, 0.0)
-        fade = 0.5 ** (age / interest_config.short_half_life_s)
-        query_sims = (item_vectors @ query_vector) * (0.5 + fade)
-        beats = (query_sims > best_sim) & (query_sims >= MIN_EXPLAINING_SIMILARITY)
-        for row in np.nonzero(beats)[0].tolist():
-            reasons[row] = f"matches your search '{state.last_query}'"
-    return reasons
+    where = f"trending in {scene}" if scene else "trending now"
+    return [Recommended(i, round(sc / top, 4), where) for i, sc in picked]

@@ -71,7 +71,7 @@ def test_a_search_shifts_the_next_recommendations_toward_the_query(stack: Stack,
     after = Counter(categories_of(after_rec, catalogue))
     assert before["coffee & tea"] <= 1, before
     assert after["coffee & tea"] >= 5, after
-    assert any("matches your search" in i["reason"] for i in after_rec["items"])
+    assert any("because you searched" in i["reason"] for i in after_rec["items"])
 
 
 def test_purchased_items_never_come_back(stack: Stack, catalogue: dict[str, Any]) -> None:

@@ -167,7 +167,7 @@ def test_recommend_never_returns_excluded_items(
         vec = ITEM_VECTORS[i] if ITEM_IDS[i] in catalog else None
         state = apply_interaction(state, Interaction(kind, "u", ts=NOW + dt, item_id=ITEM_IDS[i]),
                                   vec, None, config)
-    rconfig = RecommendConfig(k=10, max_k=30, exclude_recent=exclude_recent)
+    rconfig = RecommendConfig(k=10, max_k=30, exclude_recent=exclude_recent, mmr_strength=0.0)
     recs = recommend(state, catalog, NOW + 2e6, None, config, rconfig, k=k)
     got = [r.item_id for r in recs]
     excluded = set(state.purchased) | {ITEM_IDS[i] for i in unavailable | deleted}

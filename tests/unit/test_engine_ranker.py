@@ -16,25 +16,27 @@ from engine.errors import DimensionMismatch, InvalidEvent
 from engine.events import Interaction, ItemUpsert
 from engine.index import BruteForceIndex
 from engine.interests import InterestView, UserState, apply_interaction
-from engine.ranker import (
+from engine.features import (
     COLUMN,
     FEATURE_NAMES,
     N_FEATURES,
     SOURCE_BITS,
     CandidateSignals,
+    UserContext,
+    build_features,
+    default_scores,
+    merge_sources,
+    user_context,
+)
+from engine.ranker import (
     DefaultScorer,
     ModelFormatError,
     OnlineRanker,
     RankerConfig,
     RankerMetrics,
-    UserContext,
     auc,
-    build_features,
-    default_scores,
     feedback_label,
     is_holdout,
-    merge_sources,
-    user_context,
 )
 from engine.recommend import recommend
 
@@ -58,10 +60,10 @@ def _signals(n: int, rng: np.random.Generator, categories: list[tuple[str, ...]]
 
 
 def test_feature_names_are_unique_and_documented() -> None:
-    from engine import ranker
+    from engine import features
 
     assert len(set(FEATURE_NAMES)) == N_FEATURES == len(COLUMN)
-    doc = ranker.__doc__ or ""
+    doc = features.__doc__ or ""
     for name in FEATURE_NAMES:
         assert name in doc or name.startswith(("scene_", "src_", "hour_", "dow_"))
 
@@ -136,7 +138,9 @@ def test_merge_sources() -> None:
 # --- the default scorer reproduces recommend() -----------------------------------
 
 ENC = HashingEncoder(dim=128)
-ICFG, RCFG = InterestConfig(), RecommendConfig(k=6)
+# Plain relevance order: no diversity pass and no trending or fresh candidates.
+ICFG, RCFG = InterestConfig(), RecommendConfig(k=6, mmr_strength=0.0, trending_candidates=0,
+                                               fresh_candidates=0)
 TITLES = {"coffee": ["Dark roast coffee beans", "Espresso coffee grinder", "Ceramic coffee mug",
                      "Cold brew coffee maker"],
           "shoes": ["Trail running shoes", "Leather dress shoes", "Waterproof hiking shoes"],

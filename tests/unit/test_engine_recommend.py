@@ -150,21 +150,21 @@ def test_a_search_shifts_results_toward_the_query(catalog: Catalog) -> None:
     tea = [r for r in after if r.item_id.startswith("tea-")]
     assert len(tea) == 3  # every tea item moved into the top 5
     assert all(r.score > before[r.item_id] + 0.3 for r in tea)
-    assert all(r.reason == "matches your search 'tea'" for r in tea)
-    assert not any(r.reason.startswith("matches your search") for r in after if r.item_id in SHOES)
+    assert all(r.reason == "because you searched 'tea' just now" for r in tea)
+    assert not any(r.reason.startswith("because you searched") for r in after if r.item_id in SHOES)
     # With a weaker history the query leads outright.
     one_click = act(UserState.new(ENC.dim), catalog, "click", T0, "shoes-0")
     searched = act(one_click, catalog, "search", T0 + 20, query="tea")
     top = recommend(searched, catalog, T0 + 30, None, ICFG, RCFG, query_vector=query_vec)
     assert top[0].item_id.startswith("tea-")
-    assert top[0].reason == "matches your search 'tea'"
+    assert top[0].reason == "because you searched 'tea' just now"
 
 
 def test_an_old_search_stops_being_the_reason(catalog: Catalog) -> None:
     state = act(coffee_fan(catalog), catalog, "search", T0 + 40, query="coffee mug")
     query_vec = ENC.encode_query("coffee mug")
     fresh = recommend(state, catalog, T0 + 50, None, ICFG, RCFG, query_vector=query_vec)
-    assert any(r.reason == "matches your search 'coffee mug'" for r in fresh)
+    assert any(r.reason == "because you searched 'coffee mug' just now" for r in fresh)
     state = act(state, catalog, "click", T0 + 10 * 86400, "coffee-3")  # ten days later
     stale = recommend(state, catalog, T0 + 10 * 86400 + 5, None, ICFG, RCFG, query_vector=query_vec)
     assert not any("search" in r.reason for r in stale)
