@@ -212,3 +212,63 @@ def test_recommend_does_not_mutate_the_state(catalog: Catalog) -> None:
     recommend(state, catalog, T0 + 60, None, ICFG, RCFG)
     np.testing.assert_array_equal(state.long.vector, long_before)
     assert state.recent_items == recent_before and len(catalog) == len(ITEMS)
+
+
+# --- several candidate sources, the scorer, fatigue, diversity, exploration ---------
+
+def test_trending_and_fresh_items_reach_the_page_tagged_with_their_source(catalog: Catalog) -> None:
+    from engine.features import COLUMN
+    from engine.recommend import Collaborative
+    from engine.trending import Trending
+
+    trending = Trending()
+    trending.record("books-1", "home", 5.0, T0)
+    fresh = [ItemUpsert("new-kettle", "Glass tea kettle", categories=("tea",), ts=T0 + 50)]
+    catalog.upsert(fresh, ENC.encode([i.text for i in fresh]), now=T0 + 50)
+    config = RecommendConfig(k=len(ITEMS) + 1, max_k=50, overfetch=1, mmr_strength=0.0)
+    recs = {r.item_id: r for r in recommend(coffee_fan(catalog), catalog, T0 + 60, "home", ICFG, config,
+                                            collaborative=Collaborative(trending=trending))}
+    features = recs["books-1"].features
+    assert features is not None and features[COLUMN["src_trending"]] == 1
+    assert features[COLUMN["log_trending"]] > 0
+    kettle = recs["new-kettle"].features
+    assert kettle is not None and kettle[COLUMN["src_fresh"]] == 1
+    assert kettle[COLUMN["log_age_h"]] == pytest.approx(np.log1p(10 / 3600) / 8, abs=1e-6)
+
+
+def test_a_scorer_decides_the_order_and_items_shown_too_often_are_filtered(catalog: Catalog) -> None:
+    from engine.features import COLUMN
+
+    class PreferFatigue:
+        version = 7
+
+        def score(self, features: np.ndarray) -> np.ndarray:
+            return features[:, COLUMN["log_fatigue"]].astype(np.float32)
+
+    state = coffee_fan(catalog)
+    config = RecommendConfig(k=3, mmr_strength=0.0, max_shown=5.0)
+    shown = {"tea-2": 2.0, "books-0": 1.0, "coffee-2": 5.0}
+    recs = recommend(state, catalog, T0 + 60, None, ICFG, config, scorer=PreferFatigue(), shown=shown)
+    assert ids(recs)[:2] == ["tea-2", "books-0"]  # the scorer's order, not the cosine's
+    default = recommend(state, catalog, T0 + 60, None, ICFG, config, shown=shown)
+    assert "coffee-2" not in ids(recs) + ids(default)  # shown 5 times: filtered
+    assert ids(default)[0] in COFFEE
+
+
+def test_mmr_spreads_a_page_over_categories_and_exploration_is_seeded(catalog: Catalog) -> None:
+    state = coffee_fan(catalog)
+    plain = recommend(state, catalog, T0 + 60, None, ICFG, RecommendConfig(k=4, mmr_strength=0.0))
+    capped = recommend(state, catalog, T0 + 60, None, ICFG,
+                       RecommendConfig(k=4, mmr_strength=0.0, max_per_category=2))
+    assert sum(i in COFFEE for i in ids(plain)) == 4
+    assert sum(i in COFFEE for i in ids(capped)) == 2 and len(capped) == 4
+    spread = recommend(state, catalog, T0 + 60, None, ICFG, RecommendConfig(k=4, mmr_strength=0.9))
+    assert sum(i in COFFEE for i in ids(spread)) < 4
+    config = RecommendConfig(k=4, explore_share=0.5)
+    runs = [recommend(state, catalog, T0 + 60, None, ICFG, config, rng=np.random.default_rng(3))
+            for _ in range(2)]
+    assert ids(runs[0]) == ids(runs[1])  # the same seed, the same page
+    explored = [r for r in runs[0] if r.explored]
+    assert len(explored) == 2 and not runs[0][0].explored  # the top slot is protected
+    no_rng = recommend(state, catalog, T0 + 60, None, ICFG, config)
+    assert not any(r.explored for r in no_rng)

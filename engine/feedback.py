@@ -1,0 +1,222 @@
+"""Feedback on served pages becomes training examples; impressions become fatigue.
+
+The worker that serves a page keeps the page's feature rows (:class:`FeedbackJoin`).
+Impressions, clicks and purchases carry the page's ``rec_id`` and, being keyed by user
+like everything else, reach that same worker. When a page's feedback window closes, its
+rows come out labelled: an item shown and not acted on is a negative, a click a
+positive, a purchase a stronger positive (:func:`engine.ranker.feedback_label`).
+A page with neither an impression nor an action is dropped: nobody knows it was seen.
+
+:class:`ShownCounts` remembers, per user, how often each item was shown lately (decayed):
+the ranker's fatigue feature and the ``max_shown`` filter. Both are bounded and live in
+the worker's memory; after a restart they start empty, which costs at most one window
+of examples and a little fatigue knowledge.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.config import ConfigError
+from engine.errors import DimensionMismatch
+from engine.features import N_FEATURES
+from engine.ranker import RankerConfig, feedback_label
+from engine.types import Matrix
+
+
+@dataclass(frozen=True)
+class FeedbackConfig:
+    """``window_s``: how long after serving a page its feedback is awaited;
+    ``max_pages``: pages awaiting feedback at most (the oldest leave first);
+    ``shown_half_life_s``: how fast fatigue fades; ``max_users``/``max_items_per_user``
+    bound :class:`ShownCounts`."""
+
+    window_s: float = 30.0
+    max_pages: int = 50_000
+    shown_half_life_s: float = 6 * 3600.0
+    max_users: int = 100_000
+    max_items_per_user: int = 64
+
+    def __post_init__(self) -> None:
+        for name in ("window_s", "shown_half_life_s"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} must be a positive number, got {value!r}")
+        for name in ("max_pages", "max_users", "max_items_per_user"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One page's labelled rows: ``features`` shape ``(n, N_FEATURES)``, ``labels`` and
+    ``weights`` shape ``(n,)``."""
+
+    rec_id: str
+    user_id: str
+    model_version: int
+    item_ids: tuple[str, ...]
+    features: Matrix
+    labels: NDArray[np.float32]
+    weights: NDArray[np.float32]
+
+    def __post_init__(self) -> None:
+        n = len(self.item_ids)
+        if (np.shape(self.features) != (n, N_FEATURES) or np.shape(self.labels) != (n,)
+                or np.shape(self.weights) != (n,)):
+            raise DimensionMismatch(f"example {self.rec_id!r}: need features ({n}, {N_FEATURES}) and "
+                                    f"labels, weights ({n},); got {np.shape(self.features)}, "
+                                    f"{np.shape(self.labels)}, {np.shape(self.weights)}")
+
+
+@dataclass
+class _Page:
+    user_id: str
+    model_version: int
+    served_at: float
+    item_ids: tuple[str, ...]
+    features: Matrix
+    shown: set[str] | None = None  # None until an impression arrives
+    actions: dict[str, str] = field(default_factory=dict)  # item -> strongest kind
+
+
+_STRENGTH = {"click": 1, "purchase": 2}
+
+
+class FeedbackJoin:
+    """Pages awaiting feedback, keyed by ``rec_id``. Not thread-safe.
+
+    >>> join = FeedbackJoin(FeedbackConfig(window_s=10.0), RankerConfig())
+    >>> rows = np.zeros((3, N_FEATURES), np.float32)
+    >>> join.served("r1", "u1", ["a", "b", "c"], rows, model_version=2, now=0.0)
+    >>> join.impression("r1", ["a", "b"], now=1.0), join.action("r1", "b", "click", now=2.0)
+    (True, True)
+    >>> join.due(now=5.0)
+    []
+    >>> [(e.item_ids, e.labels.tolist()) for e in join.due(now=10.0)]
+    [(('a', 'b'), [0.0, 1.0])]
+    """
+
+    def __init__(self, config: FeedbackConfig, ranker_config: RankerConfig) -> None:
+        self.config = config
+        self.ranker_config = ranker_config
+        self._pages: OrderedDict[str, _Page] = OrderedDict()
+        self.dropped_unseen = 0  # pages that closed without any feedback
+        self.dropped_full = 0  # pages pushed out by max_pages before their window closed
+
+    def __len__(self) -> int:
+        return len(self._pages)
+
+    def served(self, rec_id: str, user_id: str, item_ids: Sequence[str], features: Matrix,
+               model_version: int, now: float) -> None:
+        """Remember a served page: its items and their feature rows, shape ``(n, N_FEATURES)``."""
+        rows = np.array(features, dtype=np.float32)  # a copy: the caller's array stays theirs
+        if rows.shape != (len(item_ids), N_FEATURES):
+            raise DimensionMismatch(f"page {rec_id!r} has {len(item_ids)} items but features {rows.shape}")
+        self._pages[rec_id] = _Page(user_id, model_version, now, tuple(item_ids), rows)
+        while len(self._pages) > self.config.max_pages:
+            self._pages.popitem(last=False)
+            self.dropped_full += 1
+
+    def impression(self, rec_id: str, item_ids: Sequence[str], now: float) -> bool:
+        """The page (or part of it) was shown. False for an unknown or closed page."""
+        page = self._pages.get(rec_id)
+        if page is None:
+            return False
+        page.shown = (page.shown or set()) | set(item_ids)
+        return True
+
+    def action(self, rec_id: str, item_id: str, kind: str, now: float) -> bool:
+        """A click or purchase of ``item_id`` from the page. False for an unknown page or
+        an item that was not on it."""
+        page = self._pages.get(rec_id)
+        if page is None or item_id not in page.item_ids or kind not in _STRENGTH:
+            return False
+        if _STRENGTH[kind] > _STRENGTH.get(page.actions.get(item_id, ""), 0):
+            page.actions[item_id] = kind
+        return True
+
+    def forget_user(self, user_id: str) -> int:
+        """Drop a user's pending pages (privacy: nothing of theirs reaches the model)."""
+        gone = [rec_id for rec_id, page in self._pages.items() if page.user_id == user_id]
+        for rec_id in gone:
+            del self._pages[rec_id]
+        return len(gone)
+
+    def due(self, now: float) -> list[Example]:
+        """Close every page whose window has passed and return the labelled ones."""
+        out: list[Example] = []
+        while self._pages:
+            rec_id, page = next(iter(self._pages.items()))
+            if now - page.served_at < self.config.window_s:
+                break  # pages are in serving order: the rest are younger
+            del self._pages[rec_id]
+            example = self._label(rec_id, page)
+            if example is None:
+                self.dropped_unseen += 1
+            else:
+                out.append(example)
+        return out
+
+    def _label(self, rec_id: str, page: _Page) -> Example | None:
+        if page.shown is None and not page.actions:
+            return None
+        # An action without an impression still proves the page was seen: all of it counts.
+        shown = page.shown if page.shown is not None else set(page.item_ids)
+        shown |= set(page.actions)
+        rows = [i for i, item_id in enumerate(page.item_ids) if item_id in shown]
+        labels, weights = zip(*(feedback_label(page.actions.get(page.item_ids[i], "impression"),
+                                               self.ranker_config) for i in rows))
+        return Example(rec_id, page.user_id, page.model_version,
+                       tuple(page.item_ids[i] for i in rows), page.features[rows],
+                       np.array(labels, np.float32), np.array(weights, np.float32))
+
+
+class ShownCounts:
+    """Per user, a decayed count of how often each item was shown. Not thread-safe.
+
+    >>> shown = ShownCounts(FeedbackConfig(shown_half_life_s=100.0))
+    >>> shown.record("u1", ["a", "b"], now=0.0); shown.record("u1", ["a"], now=100.0)
+    >>> {k: round(v, 2) for k, v in shown.counts("u1", now=100.0).items()}
+    {'a': 1.5, 'b': 0.5}
+    """
+
+    def __init__(self, config: FeedbackConfig) -> None:
+        self.config = config
+        # user -> (reference time, item -> count at the reference time)
+        self._users: OrderedDict[str, tuple[float, dict[str, float]]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._users)
+
+    def _decay(self, since: float, now: float) -> float:
+        return float(0.5 ** (max(now - since, 0.0) / self.config.shown_half_life_s))
+
+    def record(self, user_id: str, item_ids: Sequence[str], now: float) -> None:
+        ref, counts = self._users.pop(user_id, (now, {}))
+        factor = self._decay(ref, now)
+        counts = {i: c * factor for i, c in counts.items() if c * factor > 0.05}
+        for item_id in item_ids:
+            counts[item_id] = counts.get(item_id, 0.0) + 1.0
+        if len(counts) > self.config.max_items_per_user:
+            keep = sorted(counts, key=counts.__getitem__, reverse=True)[:self.config.max_items_per_user]
+            counts = {i: counts[i] for i in keep}
+        self._users[user_id] = (max(ref, now), counts)
+        while len(self._users) > self.config.max_users:
+            self._users.popitem(last=False)  # the user seen longest ago leaves first
+
+    def counts(self, user_id: str, now: float) -> Mapping[str, float]:
+        entry = self._users.get(user_id)
+        if entry is None:
+            return {}
+        factor = self._decay(entry[0], now)
+        return {i: c * factor for i, c in entry[1].items()}
+
+    def forget_user(self, user_id: str) -> None:
+        self._users.pop(user_id, None)

@@ -1,0 +1,104 @@
+"""The one trainer: labelled pages in, model versions out when they are better.
+
+Exactly one trainer runs at a time (the worker that owns the single partition of the
+examples topic), so versions form one line and need no merging. A version is published
+only when, on the trainer's held-back examples, it is no worse than the version in
+service: the previous published version, or the hand-set default scorer before the
+first (AUC at least the default's). A trainer that takes over after a failover starts
+from the newest published version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from engine.config import ConfigError
+from engine.feedback import Example
+from engine.ranker import OnlineRanker, RankerConfig, RankerMetrics
+
+
+@dataclass(frozen=True)
+class Published:
+    """A new version: its number, weights (:meth:`OnlineRanker.state_dict` bytes), its
+    holdout metrics and those of the version it replaces on the same examples."""
+
+    version: int
+    state: bytes
+    metrics: RankerMetrics
+    replaced: RankerMetrics | None
+    examples: int
+    step: int
+
+
+class Trainer:
+    """Mini-batch updates from :class:`engine.feedback.Example` pages, checked for
+    publication at most every ``publish_interval_s``. Not thread-safe.
+
+    >>> trainer = Trainer(RankerConfig(), publish_interval_s=10.0)
+    >>> trainer.version, trainer.maybe_publish(now=0.0) is None
+    (0, True)
+    """
+
+    def __init__(self, config: RankerConfig, publish_interval_s: float,
+                 published: bytes | None = None) -> None:
+        if not (math.isfinite(publish_interval_s) and publish_interval_s >= 0):
+            raise ConfigError(f"publish_interval_s must be >= 0, got {publish_interval_s!r}")
+        self.config = config
+        self.publish_interval_s = publish_interval_s
+        self.ranker = OnlineRanker(config)
+        self._in_service: OnlineRanker | None = None
+        self._last_check = -math.inf
+        self._step_at_publish = 0
+        self.examples = 0
+        if published is not None:
+            self.resume_from(published)
+
+    @property
+    def version(self) -> int:
+        """The version in service (0: the default scorer)."""
+        return self._in_service.version if self._in_service is not None else 0
+
+    def resume_from(self, state: bytes) -> None:
+        """Continue from a published version (after a failover, or one published by a
+        trainer that ran before). Held-back examples are kept: they are still unseen."""
+        if self._in_service is not None and self._in_service.state_dict() == state:
+            return
+        in_service = OnlineRanker(self.config)
+        in_service.load_state_dict(state)
+        if in_service.version < self.version:
+            return  # older than what we serve already
+        self._in_service = in_service
+        self.ranker.load_state_dict(state)
+        self._step_at_publish = self.ranker.step
+
+    def add(self, example: Example) -> int:
+        """Train on one page's rows (its held-back share goes to the holdout). Returns
+        the optimizer steps taken."""
+        self.examples += len(example.item_ids)
+        # Held back by page, not by row: the rows of one page are not independent.
+        page_ids = [example.rec_id] * len(example.item_ids)
+        return self.ranker.update(page_ids, example.features, example.labels, example.weights)
+
+    def maybe_publish(self, now: float) -> Published | None:
+        """A new version if it is time to check, the model has trained since the last
+        version, and it is no worse than the version in service on the holdout."""
+        if now - self._last_check < self.publish_interval_s or self.ranker.step == self._step_at_publish:
+            return None
+        self._last_check = now
+        candidate = self.ranker.evaluate()
+        replaced = self._in_service.evaluate(self.ranker.holdout) if self._in_service is not None else None
+        if replaced is None:
+            tol = self.config.publish_tolerance
+            beats_default = (candidate.n >= self.config.min_holdout and math.isfinite(candidate.auc)
+                             and candidate.auc >= candidate.default_auc - tol)
+            if not beats_default:
+                return None
+        elif not self.ranker.should_publish(candidate, replaced):
+            return None
+        state = self.ranker.publish()
+        in_service = OnlineRanker(self.config)
+        in_service.load_state_dict(state)
+        self._in_service = in_service
+        self._step_at_publish = self.ranker.step
+        return Published(self.ranker.version, state, candidate, replaced, self.examples, self.ranker.step)
