@@ -314,9 +314,9 @@ class OnlineRanker:
         auc_ok = not math.isfinite(current.auc) or candidate.auc >= current.auc - tol
         return candidate.logloss <= current.logloss + tol and auc_ok
 
-    def publish(self) -> bytes:
-        """Bump ``version`` and return the new version's bytes."""
-        self._version += 1
+    def publish(self, after: int = 0) -> bytes:
+        """Make a new ``version`` (above ``after`` and the current one) and return its bytes."""
+        self._version = max(self._version, after) + 1
         return self.state_dict()
 
     def state_dict(self) -> bytes:

@@ -48,6 +48,8 @@ class Trainer:
         self.publish_interval_s = publish_interval_s
         self.ranker = OnlineRanker(config)
         self._in_service: OnlineRanker | None = None
+        self._in_service_state: bytes | None = None
+        self._newest_version = 0
         self._last_check = -math.inf
         self._step_at_publish = 0
         self.examples = 0
@@ -60,15 +62,16 @@ class Trainer:
         return self._in_service.version if self._in_service is not None else 0
 
     def resume_from(self, state: bytes) -> None:
-        """Continue from a published version (after a failover, or one published by a
-        trainer that ran before). Held-back examples are kept: they are still unseen."""
-        if self._in_service is not None and self._in_service.state_dict() == state:
+        """Continue from a published version: after a failover, a version published by a
+        trainer that ran before, or an operator's rollback. Held-back examples are kept:
+        the model has not trained on them."""
+        if state == self._in_service_state:
             return
         in_service = OnlineRanker(self.config)
         in_service.load_state_dict(state)
-        if in_service.version < self.version:
-            return  # older than what we serve already
-        self._in_service = in_service
+        # An older version is a rollback: follow it, but never reuse a version number.
+        self._newest_version = max(self._newest_version, in_service.version)
+        self._in_service, self._in_service_state = in_service, state
         self.ranker.load_state_dict(state)
         self._step_at_publish = self.ranker.step
 
@@ -96,9 +99,10 @@ class Trainer:
                 return None
         elif not self.ranker.should_publish(candidate, replaced):
             return None
-        state = self.ranker.publish()
+        state = self.ranker.publish(after=self._newest_version)
+        self._newest_version = self.ranker.version
         in_service = OnlineRanker(self.config)
         in_service.load_state_dict(state)
-        self._in_service = in_service
+        self._in_service, self._in_service_state = in_service, state
         self._step_at_publish = self.ranker.step
         return Published(self.ranker.version, state, candidate, replaced, self.examples, self.ranker.step)

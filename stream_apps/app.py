@@ -12,7 +12,9 @@ import faust
 from stream_apps.agents.control import register_control, send_sweeps
 from stream_apps.agents.interactions import register_interactions
 from stream_apps.agents.items import register_item_encoder
+from stream_apps.agents.training import register_training
 from stream_apps.item_loader import run_item_loader
+from stream_apps.model_updates import run_model_loader
 from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
 from stream_apps.runtime import WorkerContext
 from stream_apps.security import aiokafka_kwargs, faust_credentials
@@ -63,6 +65,9 @@ def create_app(settings: Settings) -> Worker:
     dead_letter_topic = raw_topic(names.dead_letter)
     control_topic = raw_topic(names.control)
     audit_topic = raw_topic(names.audit)
+    model_topic = raw_topic(names.model_updates)
+    examples_topic = app.topic(names.ranker_examples, key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw", partitions=1)
     user_state = app.Table(
         "user-state", default=None, key_type=str, value_type=bytes,
         partitions=settings.partitions,
@@ -79,6 +84,7 @@ def create_app(settings: Settings) -> Worker:
     register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
                      dead_letter_topic)
     register_views(app, ctx, user_state)
+    register_training(app, ctx, examples_topic, model_topic)
 
     @app.task
     async def watch_for_lost_topics() -> None:
@@ -95,27 +101,33 @@ def create_app(settings: Settings) -> Worker:
 
     @app.task
     async def load_items() -> None:
-        await run_item_loader(ctx, lambda: _groupless_consumer(settings))
+        await run_item_loader(ctx, lambda: _groupless_consumer(settings, "items"))
+
+    @app.task
+    async def load_models() -> None:
+        await run_model_loader(ctx, lambda: _groupless_consumer(settings, "models"))
 
     @app.task
     async def readiness() -> None:
         ctx.start_loading_encoder()
-        if ctx.catalog_loaded is not None:
-            await ctx.catalog_loaded.wait()
+        for loaded in (ctx.catalog_loaded, ctx.models_loaded):
+            if loaded is not None:
+                await loaded.wait()
         await ctx.encoder()
         await app.tables.recovery.completed.wait()
         ctx.mark_ready()
 
     ctx.catalog_loaded = asyncio.Event()
+    ctx.models_loaded = asyncio.Event()
     return Worker(app=app, ctx=ctx, user_state=user_state)
 
 
-def _groupless_consumer(settings: Settings) -> Any:
+def _groupless_consumer(settings: Settings, purpose: str) -> Any:
     from aiokafka import AIOKafkaConsumer
 
     return AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers.split(","),
         group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
-        fetch_max_wait_ms=settings.fetch_max_wait_ms, client_id=f"{settings.faust_id}-items",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms, client_id=f"{settings.faust_id}-{purpose}",
         **aiokafka_kwargs(settings),
     )

@@ -74,15 +74,7 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     consumer = consumer_factory()
     await consumer.start()
     try:
-        partitions = None
-        while not partitions:
-            partitions = consumer.partitions_for_topic(topic)
-            if not partitions:
-                await consumer._client.force_metadata_update()
-                partitions = consumer.partitions_for_topic(topic)
-                if not partitions:
-                    await asyncio.sleep(0.5)
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         started = time.monotonic()
@@ -91,14 +83,26 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
             records = [r for tp in tps for r in batches.get(tp, [])]
             if records:
                 _apply_batch(ctx, records, time.time())
-            if not ctx.catalog_loaded.is_set() and await _caught_up(consumer, tps, started):
+            if not ctx.catalog_loaded.is_set() and await caught_up(consumer, tps, started):
                 ctx.catalog_loaded.set()
                 log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)
     finally:
         await consumer.stop()
 
 
-async def _caught_up(consumer: Any, tps: list[Any], started: float) -> bool:
+async def partitions_of(consumer: Any, topic: str) -> list[int]:
+    """The topic's partitions, waiting for metadata until the topic exists."""
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return sorted(partitions)
+        await asyncio.sleep(0.5)
+
+
+async def caught_up(consumer: Any, tps: list[Any], started: float) -> bool:
     """At the high watermark on every partition (known from a fetch), or none known after 3 s."""
     highwaters = [consumer.highwater(tp) for tp in tps]
     if all(h is not None for h in highwaters):

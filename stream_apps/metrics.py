@@ -61,6 +61,17 @@ class WorkerMetrics:
             "streamrec_recommendation_feedback_total",
             "Impressions, clicks and purchases that name a recommendation (rec_id), by scene "
             "and model version", ["type", "scene", "model_version"], registry=r)
+        self.model_version = Gauge(
+            "streamrec_model_version", "Version of the ranking model in service (0: default)", registry=r)
+        self.training_rows = Counter(
+            "streamrec_training_rows_total",
+            "Labelled rows of served pages sent to the trainer, by label", ["label"], registry=r)
+        self.models_published = Counter(
+            "streamrec_models_published_total", "Model versions this worker's trainer published",
+            registry=r)
+        self.model_holdout_auc = Gauge(
+            "streamrec_model_holdout_auc", "Holdout AUC of the trainer's last published version, and "
+            "of the default scorer on the same examples", ["model"], registry=r)
 
     def record_latency(self, seconds: float, now: float | None = None) -> None:
         self.latency.observe(seconds)

@@ -17,6 +17,8 @@ from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import HFTextEncoder
 from engine.index import HnswIndex
+from engine.feedback import FeedbackJoin, ShownCounts
+from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative
 from engine.trending import Trending
 from engine.types import Matrix, Vector
@@ -47,6 +49,35 @@ class WorkerContext:
     # are a uniform hash sample of all users, so the counts are a sample of the whole.
     collaborative: Collaborative = field(
         default_factory=lambda: Collaborative(Covisitation(), Trending()))
+    # The model in service (version 0: the hand-set default until one is published), the
+    # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
+    scorer: Scorer = field(init=False)
+    model_state: bytes | None = None
+    models_loaded: asyncio.Event | None = None
+    model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
+    feedback: FeedbackJoin = field(init=False)
+    shown: ShownCounts = field(init=False)
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+    def __post_init__(self) -> None:
+        self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
+        self.scorer = self.default_scorer
+        self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
+        self.shown = ShownCounts(self.settings.feedback_config())
+
+    def use_model(self, state: bytes) -> int:
+        """Serve the published model ``state`` from now on; returns its version."""
+        ranker = OnlineRanker(self.settings.ranker_config())
+        ranker.load_state_dict(state)
+        self.scorer, self.model_state = ranker, state
+        self.metrics.model_version.set(ranker.version)
+        return ranker.version
+
+    def scorer_for(self, user_id: str) -> Scorer:
+        """The default scorer for the control group, the model in service for everyone else."""
+        if is_holdout(f"control/{user_id}", self.settings.control_share):
+            return self.default_scorer
+        return self.scorer
 
     def start_loading_encoder(self) -> None:
         """Load the transformer in the background (~5 s) while the worker joins its group."""

@@ -15,6 +15,8 @@ from typing import Any, Mapping
 from engine.config import (
     DEFAULT_MODEL, EncoderConfig, IndexConfig, InterestConfig, RecommendConfig, ValidationConfig,
 )
+from engine.feedback import FeedbackConfig
+from engine.ranker import RankerConfig
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 """Where ``streamrec broker`` listens by default, and so where everything looks first."""
@@ -58,6 +60,24 @@ class Settings:
     ssl_keyfile: str = ""
     # When set, every HTTP endpoint but /health needs "Authorization: Bearer <token>".
     api_token: str = ""
+    # Ranking after the model: MMR strength (0 off), a per-category cap (0 off), the
+    # share of each page given to exploration, and how often an item may be shown.
+    mmr_strength: float = 0.2
+    max_per_category: int = 0
+    explore_share: float = 0.1
+    max_shown: float = 6.0
+    # Learning from feedback: a page's impressions, clicks and purchases are awaited this
+    # long, then its labelled rows go to the trainer (the owner of ranker-examples).
+    feedback_window_s: float = 30.0
+    ranker_hidden: int = 0  # 0: logistic regression; more: one hidden layer this wide
+    ranker_lr: float = 0.05
+    ranker_min_batch: int = 64
+    ranker_holdout_share: float = 0.1
+    ranker_min_holdout: int = 200
+    ranker_publish_interval_s: float = 30.0
+    # This share of users (by a hash of user_id) is always ranked by the hand-set default
+    # scorer (model version 0): a standing control group for the learned model's lift.
+    control_share: float = 0.05
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -77,9 +97,14 @@ class Settings:
             raise SettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
         if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0:
             raise SettingsError("user_ttl_s and sweep_interval_s must be > 0")
+        if not 0.0 <= self.control_share <= 1.0:
+            raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
         # Engine configs validate the rest (half-lives, model batch size...).
         self.interest_config()
         self.encoder_config()
+        self.recommend_config()
+        self.ranker_config()
+        self.feedback_config()
 
     # --- topic names -------------------------------------------------------------
     def topic(self, name: str) -> str:
@@ -106,7 +131,20 @@ class Settings:
         return IndexConfig(dim=dim)
 
     def recommend_config(self) -> RecommendConfig:
-        return RecommendConfig(k=self.k, max_k=max(100, self.k))
+        return RecommendConfig(
+            k=self.k, max_k=max(100, self.k), mmr_strength=self.mmr_strength,
+            max_per_category=self.max_per_category or None, explore_share=self.explore_share,
+            max_shown=self.max_shown,
+        )
+
+    def ranker_config(self) -> RankerConfig:
+        return RankerConfig(
+            hidden=self.ranker_hidden, lr=self.ranker_lr, min_batch=self.ranker_min_batch,
+            holdout_share=self.ranker_holdout_share, min_holdout=self.ranker_min_holdout,
+        )
+
+    def feedback_config(self) -> FeedbackConfig:
+        return FeedbackConfig(window_s=self.feedback_window_s)
 
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig()

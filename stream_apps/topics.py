@@ -27,7 +27,11 @@ MODEL_UPDATES = "model-updates"
 DEAD_LETTER = "dead-letter"
 CONTROL = "control"  # keyed by user_id like the events: forget requests, eviction sweeps
 AUDIT = "audit"  # a record of every forget and eviction
+# internal: labelled pages for the trainer. One partition, so one worker (its owner in
+# the consumer group) trains and model versions form a single line.
+RANKER_EXAMPLES = "ranker-examples"
 COMPACTED = {ITEMS, ITEM_VECTORS, MODEL_UPDATES}
+SINGLE_PARTITION = {RANKER_EXAMPLES}
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class TopicNames:
     dead_letter: str
     control: str
     audit: str
+    ranker_examples: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -54,7 +59,7 @@ class TopicNames:
             purchase=t(EVENT_TOPICS["purchase"]), impression=t(EVENT_TOPICS["impression"]),
             items=t(ITEMS), item_vectors=t(ITEM_VECTORS), recommendations=t(RECOMMENDATIONS),
             model_updates=t(MODEL_UPDATES), dead_letter=t(DEAD_LETTER),
-            control=t(CONTROL), audit=t(AUDIT),
+            control=t(CONTROL), audit=t(AUDIT), ranker_examples=t(RANKER_EXAMPLES),
         )
 
     def event_topic(self, kind: str) -> str:
@@ -86,8 +91,8 @@ def ensure_topics(settings: Settings, timeout_s: float = 15.0) -> list[str]:
                 continue
             short = full[len(settings.topic_prefix):]
             configs = {"cleanup.policy": "compact"} if short in COMPACTED else {}
-            wanted.append(NewTopic(full, settings.partitions, settings.replication_factor,
-                                   topic_configs=configs))
+            partitions = 1 if short in SINGLE_PARTITION else settings.partitions
+            wanted.append(NewTopic(full, partitions, settings.replication_factor, topic_configs=configs))
         if wanted:
             try:
                 admin.create_topics(wanted, timeout_ms=int(timeout_s * 1000))

@@ -19,8 +19,7 @@ from aiohttp import ClientError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.interests import deserialize_state
-from engine.recommend import recommend
-from stream_apps.agents.interactions import recommendation_message
+from stream_apps.serving import serve_page
 from stream_apps.dashboard_data import build_stats, item_title, partitions, user_summary
 from stream_apps.openapi import MAX_SCENE_LENGTH, openapi_spec
 from stream_apps.runtime import WorkerContext
@@ -146,16 +145,9 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
     @api.guard(check_recommendation_params)
     @app.table_route(table=user_state, match_info="user_id")
     async def get_recommendations(web: Any, request: Any, user_id: str) -> Any:
-        k, scene, now = api.k(request), api.scene(request), time.time()
         raw = user_state.get(user_id)
-        items = []
-        if raw and ctx.catalog is not None:
-            state = deserialize_state(raw)
-            query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
-            items = recommend(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
-                              ctx.settings.recommend_config(), k=k, query_vector=query_vector,
-                              collaborative=ctx.collaborative)
-        message = recommendation_message(user_id, now, scene, items, trigger=None)
+        state = deserialize_state(raw) if raw else None  # unknown: the cold start, trending
+        message = await serve_page(ctx, user_id, state, api.scene(request), k=api.k(request))
         message["known_user"] = raw is not None
         for item in message["items"]:  # an extra field: handy for people, ignored by programs
             item["title"] = item_title(ctx, item["item_id"])

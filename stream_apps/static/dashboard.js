@@ -348,7 +348,8 @@
       if (scene) meta.append(el("span", {}, "for scene ", el("b", {}, scene)));
       out.append(meta);
       if (!r.known_user) {
-        out.append(el("p", { class: "muted" }, "This user has no state on the worker yet: no events seen."));
+        out.append(el("p", { class: "muted" }, "This user has no state on the worker yet: no events seen" +
+          (r.items.length ? ". These are the cold-start picks, trending in the scene." : ".")));
       } else if (!r.items.length) {
         out.append(el("p", { class: "muted" }, "No recommendations for this user right now."));
       }

@@ -128,5 +128,7 @@ def test_an_unknown_user_is_explained_in_the_user_box(live: tuple[WebStack, Traf
     page.click("button[type=submit]")
     page.wait_for_function("document.getElementById('user-result').textContent.includes('no state')",
                            timeout=5_000)
-    assert page.locator("#user-recs li").count() == 0
+    # The cold-start answer: only trending items, each saying so.
+    reasons = page.locator("#user-recs li .why").all_inner_texts()
+    assert all(r.startswith("trending") for r in reasons), reasons
     page.close()

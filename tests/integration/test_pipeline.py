@@ -55,10 +55,14 @@ def test_clicks_in_one_category_bring_recommendations_from_it(stack: Stack, cata
     last = stack.send_event("click", uid, item_id=cycling[3], scene="home")
     rec = stack.recommendation_for(last)
     assert rec["user_id"] == uid and len(rec["items"]) == 10
-    cats = Counter(categories_of(rec, catalogue))
-    assert cats["cycling"] >= 8, cats
+    # Exploration puts about one in ten slots on a candidate outside the top (marked).
+    ranked = [i for i in rec["items"] if not i.get("explored")]
+    assert len(ranked) >= 8
+    cats = Counter(categories_of({"items": ranked}, catalogue))
+    assert cats["cycling"] >= len(ranked) - 1, cats
     assert all(i["reason"] for i in rec["items"])
-    assert [i["score"] for i in rec["items"]] == sorted((i["score"] for i in rec["items"]), reverse=True)
+    # Diversity reorders the page, but the first item is always the best-scored one.
+    assert rec["items"][0]["score"] == max(i["score"] for i in ranked)
 
 
 def test_a_search_shifts_the_next_recommendations_toward_the_query(stack: Stack, catalogue: dict[str, Any]) -> None:
