@@ -21,7 +21,7 @@ MIN_ISR="${MIN_ISR:-2}"
 PREFIX="${TOPIC_PREFIX:-}"
 KAFKA_TOPICS="${KAFKA_TOPICS:-/opt/kafka/bin/kafka-topics.sh}"
 
-# name               cleanup.policy  retention.ms (- for compacted topics: kept forever)
+# name               cleanup.policy  retention.ms (- for compacted topics: kept forever)  [partitions]
 TOPICS=(
   "events.click        delete   604800000"
   "events.search       delete   604800000"
@@ -34,12 +34,14 @@ TOPICS=(
   "dead-letter         delete   1209600000"
   "control             delete   604800000"
   "audit               delete   31536000000"
+  "ranker-examples     delete   86400000     1"
 )
 
 for row in "${TOPICS[@]}"; do
-  read -r name policy retention <<<"$row"
+  read -r name policy retention partitions <<<"$row"
+  # ranker-examples has one partition: its owner is the one trainer.
   args=(--bootstrap-server "$BOOTSTRAP" --create --if-not-exists --topic "${PREFIX}${name}"
-        --partitions "$PARTITIONS" --replication-factor "$REPLICATION"
+        --partitions "${partitions:-$PARTITIONS}" --replication-factor "$REPLICATION"
         --config "min.insync.replicas=${MIN_ISR}" --config "cleanup.policy=${policy}")
   if [[ "$retention" != "-" ]]; then
     args+=(--config "retention.ms=${retention}")

@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from stream_apps.settings import Settings, env_name, from_env
-from stream_apps.topics import COMPACTED, EVENT_TOPICS, TopicNames
+from stream_apps.topics import COMPACTED, EVENT_TOPICS, SINGLE_PARTITION, TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -167,8 +167,10 @@ def test_compose_topic_init_creates_every_topic_as_the_workers_expect(tmp_path: 
         assert {t["topic"] for t in created} == set(TopicNames.of(settings).all()), name
         for topic in created:
             short = topic["topic"][len(settings.topic_prefix):]
-            # The user-state table is co-partitioned with the events: same count everywhere.
-            assert topic["partitions"] == settings.partitions == 12, topic
+            # The user-state table is co-partitioned with the events: same count everywhere,
+            # but for the trainer's one-partition topic.
+            assert settings.partitions == 12
+            assert topic["partitions"] == (1 if short in SINGLE_PARTITION else 12), topic
             assert topic["replication"] == settings.replication_factor == 3, topic
             assert topic["config"]["min.insync.replicas"] == "2", topic
             expected = "compact" if short in COMPACTED else "delete"
@@ -436,7 +438,8 @@ def test_kafka_topics_match_the_code_and_the_compose_cluster(tmp_path: Path) -> 
         spec = doc["spec"]
         assert doc["metadata"]["labels"]["strimzi.io/cluster"]
         assert re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", doc["metadata"]["name"])  # DNS-1123
-        assert spec["partitions"] == settings.partitions, name
+        single = name[len(settings.topic_prefix):] in SINGLE_PARTITION
+        assert spec["partitions"] == (1 if single else settings.partitions), name
         assert spec["replicas"] == 3 and spec["config"]["min.insync.replicas"] == 2, name
         compacted = name == changelog or name[len(settings.topic_prefix):] in COMPACTED
         assert spec["config"]["cleanup.policy"] == ("compact" if compacted else "delete"), name
