@@ -221,6 +221,12 @@ class Trending:
     def scenes(self) -> list[str]:
         return list(self._scenes)
 
+    @property
+    def n_entries(self) -> int:
+        """Stored (scene, item) counts, the global counter's included: the memory in use,
+        at most ``max_items_global + max_scenes * max_items_per_scene``."""
+        return len(self._global) + sum(len(c) for c in self._scenes.values())
+
     def record(self, item_id: str, scene: str | None, weight: float, now: float) -> None:
         """Count an interaction with ``item_id`` in ``scene`` (``None``: global only)."""
         _check_weight(weight, now)

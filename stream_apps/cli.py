@@ -123,6 +123,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.soak:
+        from stream_apps.soak import SoakOptions, run_soak
+
+        explicit = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        return run_soak(settings_from(args), SoakOptions(
+            duration_s=args.duration, rate=args.rate, users=args.users, user_ttl_s=args.soak_user_ttl_s,
+            sweep_interval_s=args.soak_sweep_interval_s, external_broker=bool(explicit),
+            json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None))
     from stream_apps.bench import BenchOptions, run_bench
 
     return run_bench(settings_from(args), BenchOptions(
@@ -220,6 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
                 "against brute force, the encoder and state size, in one run")
     p.add_argument("--quick", action="store_true", help="about a minute, smaller sizes")
     p.add_argument("--json", metavar="OUT", help="write the JSON results here")
+    p.add_argument("--soak", action="store_true", help="instead: a steady stream of mostly new users "
+                   "with eviction on; samples the worker's memory and state sizes and says whether "
+                   "they level off (stream_apps/soak.py)")
+    p.add_argument("--duration", type=float, default=1200.0, metavar="S", help="soak seconds (default 1200)")
+    p.add_argument("--rate", type=float, default=500.0, help="soak events per second (default 500)")
+    p.add_argument("--users", type=int, default=2_000_000, help="soak pool of distinct user ids (default 2M)")
+    p.add_argument("--user-ttl-s", dest="soak_user_ttl_s", type=float, default=60.0,
+                   help="soak: the worker's user TTL (default 60)")
+    p.add_argument("--sweep-interval-s", dest="soak_sweep_interval_s", type=float, default=10.0,
+                   help="soak: the worker's eviction sweep interval (default 10)")
+    p.add_argument("--plot", metavar="OUT.png", help="soak: write memory over time as a PNG")
     return parser
 
 

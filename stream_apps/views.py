@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.interests import deserialize_state
 from stream_apps.serving import serve_page
-from stream_apps.dashboard_data import build_stats, item_title, partitions, user_summary
+from stream_apps.dashboard_data import build_stats, item_title, partitions, state_sizes, user_summary
 from stream_apps.openapi import MAX_SCENE_LENGTH, openapi_spec
 from stream_apps.runtime import WorkerContext
 
@@ -183,6 +183,7 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
             "ready_after_s": round(ctx.ready_at - ctx.started_at, 2) if ctx.ready_at else None,
             "index_items": len(ctx.catalog) if ctx.catalog else 0,
             "users_in_state": len(user_state),
+            "state": state_sizes(ctx, len(user_state)),
         }
         return web.json(body, status=200 if ctx.ready else 503)
 
