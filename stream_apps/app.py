@@ -16,6 +16,7 @@ from stream_apps.agents.training import register_training
 from stream_apps.item_loader import run_item_loader
 from stream_apps.model_updates import run_model_loader
 from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
+from stream_apps.partition_watchdog import register_partition_watchdog
 from stream_apps.runtime import WorkerContext
 from stream_apps.security import aiokafka_kwargs, faust_credentials
 from stream_apps.settings import Settings
@@ -84,6 +85,8 @@ def create_app(settings: Settings) -> Worker:
     register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
                      dead_letter_topic)
     register_views(app, ctx, user_state)
+    register_partition_watchdog(app, lambda: ctx.ready, ctx.metrics.partition_stall_repairs,
+                                settings.partition_stall_s)
     register_training(app, ctx, examples_topic, model_topic)
 
     @app.task

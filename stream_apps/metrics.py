@@ -56,6 +56,10 @@ class WorkerMetrics:
         self.consumer_lag = Gauge(
             "streamrec_consumer_lag_messages", "Messages not yet read, per assigned topic-partition",
             ["topic", "partition"], registry=r)
+        self.partition_stall_repairs = Counter(
+            "streamrec_partition_stall_repairs_total",
+            "Assigned partitions found unread and not moving, by repair (seek, rejoin)",
+            ["action"], registry=r)
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
         self.feedback = Counter(
             "streamrec_recommendation_feedback_total",

@@ -45,6 +45,9 @@ class Settings:
     torch_threads: int = 1
     # Tansu does not answer a waiting fetch when data arrives, so a long wait is latency.
     fetch_max_wait_ms: int = 20
+    # An assigned partition behind its high watermark with no progress for this long is
+    # repaired (stream_apps.partition_watchdog): a Faust/aiokafka stall after rebalances.
+    partition_stall_s: float = 10.0
     max_message_bytes: int = 1_048_576
     log_level: str = "info"
     # Users with no event for this long are evicted (state and changelog entry deleted).
@@ -95,8 +98,8 @@ class Settings:
                                 f"got {self.security_protocol!r}")
         if self.security_protocol.startswith("SASL") and not (self.sasl_mechanism and self.sasl_username):
             raise SettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
-        if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0:
-            raise SettingsError("user_ttl_s and sweep_interval_s must be > 0")
+        if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0 or self.partition_stall_s <= 0:
+            raise SettingsError("user_ttl_s, sweep_interval_s and partition_stall_s must be > 0")
         if not 0.0 <= self.control_share <= 1.0:
             raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
         # Engine configs validate the rest (half-lives, model batch size...).
