@@ -15,6 +15,7 @@ from stream_apps.agents.items import register_item_encoder
 from stream_apps.agents.training import register_training
 from stream_apps.item_loader import run_item_loader
 from stream_apps.model_updates import run_model_loader
+from stream_apps.faust_fixes import apply_faust_fixes
 from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings
 from stream_apps.partition_watchdog import register_partition_watchdog
 from stream_apps.runtime import WorkerContext
@@ -37,6 +38,7 @@ class Worker:
 def create_app(settings: Settings) -> Worker:
     """Build the worker's Faust app for ``settings`` (nothing connects until it starts)."""
     apply_kafka_compat(fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    apply_faust_fixes()
     names = TopicNames.of(settings)
     ctx = WorkerContext(settings=settings, names=names)
     app = faust.App(
