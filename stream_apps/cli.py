@@ -131,10 +131,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
             duration_s=args.duration, rate=args.rate, users=args.users, user_ttl_s=args.soak_user_ttl_s,
             sweep_interval_s=args.soak_sweep_interval_s, external_broker=bool(explicit),
             json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None))
-    from stream_apps.bench import BenchOptions, run_bench
+    from stream_apps.bench import BenchOptions, parse_sizes, run_bench
 
-    return run_bench(settings_from(args), BenchOptions(
-        quick=args.quick, json_out=Path(args.json) if args.json else None))
+    try:
+        sizes = parse_sizes(args.ann_items) if args.ann_items else None
+        options = BenchOptions(quick=args.quick, json_out=Path(args.json) if args.json else None,
+                               ann_sizes=sizes, ann_only=args.ann_only)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return run_bench(settings_from(args), options)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "against brute force, the encoder and state size, in one run")
     p.add_argument("--quick", action="store_true", help="about a minute, smaller sizes")
     p.add_argument("--json", metavar="OUT", help="write the JSON results here")
+    p.add_argument("--ann-items", metavar="N[,N...]", default=None,
+                   help="HNSW vs brute force at these sizes, e.g. 100k,1M (default 20k quick, 100k full; "
+                        "1M takes ~10 min to build on 2 cores and ~5 GB of memory)")
+    p.add_argument("--ann-only", action="store_true", help="only the HNSW vs brute force part")
     p.add_argument("--soak", action="store_true", help="instead: a steady stream of mostly new users "
                    "with eviction on; samples the worker's memory and state sizes and says whether "
                    "they level off (stream_apps/soak.py)")
