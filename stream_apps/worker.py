@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from stream_apps.kafka_clients import BrokerUnreachable
+from stream_apps.kafka_clients import BrokerRejected, BrokerUnreachable
 from stream_apps.settings import Settings
 from stream_apps.topic_watch import reset_group_offsets
 from stream_apps.topics import ensure_topics
@@ -17,12 +17,18 @@ log = logging.getLogger(__name__)
 
 def wait_for_topics(settings: Settings, max_wait_s: float | None = None) -> None:
     """Create the topics, retrying with back-off while the broker is away (one log line per wait)."""
-    delay, waited = 0.5, 0.0
+    delay, waited, rejected = 0.5, 0.0, 0
     while True:
         try:
             ensure_topics(settings)
             return
         except BrokerUnreachable as exc:
+            # A broker that refuses our TLS or SASL settings will not change its mind: the CLI
+            # says so at once, a worker after a few tries (a broker still starting may hang
+            # up too), then exits with the reason.
+            rejected = rejected + 1 if isinstance(exc, BrokerRejected) else 0
+            if rejected and max_wait_s is not None or rejected >= 3:
+                raise
             if max_wait_s is not None and waited >= max_wait_s:
                 raise
             if delay == 0.5:
