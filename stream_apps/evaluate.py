@@ -2,11 +2,14 @@
 
 In-process mode runs the engine code the worker runs (``engine.interests`` +
 ``engine.recommend`` over an ``HnswIndex``) on the events in time order. Item texts
-and search queries are encoded once, in batches, before the replay starts.
+and search queries are encoded once, in batches, before the replay starts, and kept
+in ``<data_dir>/evaluate/embeddings`` by content, so the next replay of the same
+dataset skips the encoding.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -45,6 +48,7 @@ class EvaluateOptions:
     recommenders: tuple[str, ...] = RECOMMENDERS
     quiet: bool = False
     through_kafka: bool = False
+    cache_dir: Path | None = None  # item and query embeddings by content; None: encode every run
 
 
 @dataclass(frozen=True)
@@ -75,21 +79,47 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
                 disable=quiet or total < 1000, file=sys.stderr, mininterval=0.5)
 
 
+def _cache_file(cache_dir: Path, encoder: TextEncoder, texts: Sequence[str]) -> Path:
+    config = getattr(encoder, "config", None)
+    digest = hashlib.sha256(repr((type(encoder).__name__, getattr(config, "model", None),
+                                  getattr(config, "max_length", None), encoder.dim)).encode())
+    for text in texts:
+        digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
+    return cache_dir / f"{digest.hexdigest()[:32]}.npy"
+
+
 def encode_texts(encoder: TextEncoder, texts: Sequence[str], desc: str, quiet: bool,
-                 chunk: int = 512) -> Matrix:
-    """Embed ``texts`` in chunks so the progress bar moves; the encoder batches inside."""
+                 chunk: int = 512, cache_dir: Path | None = None) -> Matrix:
+    """Embed ``texts`` in chunks so the progress bar moves; the encoder batches inside.
+
+    With ``cache_dir``, the matrix is kept there under a hash of the encoder's model,
+    its max length and the texts, so a second replay of the same dataset (another
+    ranking, say) does not encode again: the encoder is deterministic.
+    """
+    cached = _cache_file(cache_dir, encoder, texts) if cache_dir is not None and texts else None
+    if cached is not None and cached.is_file():
+        matrix: Matrix = np.load(cached)
+        if matrix.shape == (len(texts), encoder.dim):
+            return matrix
     parts: list[Matrix] = []
     with _progress(len(texts), desc, quiet) as bar:
         for start in range(0, len(texts), chunk):
             parts.append(encoder.encode(list(texts[start:start + chunk])))
             bar.update(min(chunk, len(texts) - start))
-    return np.vstack(parts) if parts else np.zeros((0, encoder.dim), np.float32)
+    out = np.vstack(parts) if parts else np.zeros((0, encoder.dim), np.float32)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npy")
+        np.save(tmp, out)
+        tmp.replace(cached)  # never a half-written cache file
+    return out
 
 
 def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Settings,
                        options: EvaluateOptions) -> list[ReplayRecommender]:
     """The catalogue (encoded once) and every recommender asked for, in report order."""
-    vectors = encode_texts(encoder, [i.text for i in dataset.items], "encoding items", options.quiet)
+    vectors = encode_texts(encoder, [i.text for i in dataset.items], "encoding items", options.quiet,
+                           cache_dir=options.cache_dir)
     index = HnswIndex(replace(settings.index_config(encoder.dim), initial_capacity=max(len(vectors), 1024)))
     catalog = Catalog(index)
     first_ts = dataset.events[0].ts if dataset.events else 0.0
@@ -97,7 +127,7 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
     # The worker's query cache normalises case and spaces before encoding; so do we.
     queries = sorted({e.query for e in dataset.events if e.query})
     keys = [" ".join(q.lower().split()) for q in queries]
-    query_matrix = encode_texts(encoder, keys, "encoding queries", options.quiet)
+    query_matrix = encode_texts(encoder, keys, "encoding queries", options.quiet, cache_dir=options.cache_dir)
     query_vectors: dict[str, Vector] = {q: query_matrix[i] for i, q in enumerate(queries)}
 
     def streamrec() -> StreamrecReplay:
@@ -224,6 +254,8 @@ def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEnco
 
         # Catalogue ingest is offline here: let torch use its default threads.
         encoder = HFTextEncoder(replace(settings.encoder_config(), torch_threads=0))
+        if options.cache_dir is None:  # the real model: keep its embeddings for the next replay
+            options = replace(options, cache_dir=Path(settings.data_dir) / "evaluate" / "embeddings")
     external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")) or settings.bootstrap_servers != EMBEDDED_BOOTSTRAP
     report = evaluate(dataset, encoder, settings, options, external_broker=external)
     data = report.as_json(options)

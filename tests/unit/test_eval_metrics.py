@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pytest
@@ -122,3 +124,25 @@ def test_popular_survives_decades_of_decay() -> None:
     assert pop.recommend("u3", now=20 * 365 * 86400.0, k=2) == ["new"]
     pop.update(click("u4", "old", 20 * 365 * 86400.0 + 1))
     assert pop.recommend("u3", now=20 * 365 * 86400.0 + 1, k=2) == ["old", "new"]  # fresher by 1 s
+
+
+def test_evaluate_keeps_embeddings_by_content(tmp_path: Path) -> None:
+    from engine.encoder import HashingEncoder
+    from stream_apps.evaluate import encode_texts
+
+    class Counting(HashingEncoder):
+        calls = 0
+
+        def encode(self, texts: Sequence[str]) -> np.ndarray:
+            Counting.calls += 1
+            return super().encode(texts)
+
+    encoder = Counting(dim=16)
+    first = encode_texts(encoder, ["red shoes", "blue hat"], "items", quiet=True, cache_dir=tmp_path)
+    again = encode_texts(encoder, ["red shoes", "blue hat"], "items", quiet=True, cache_dir=tmp_path)
+    assert Counting.calls == 1 and np.array_equal(first, again)
+    other = encode_texts(encoder, ["red shoes", "green hat"], "items", quiet=True, cache_dir=tmp_path)
+    assert Counting.calls == 2 and not np.array_equal(first, other)
+    assert len(list(tmp_path.glob("*.npy"))) == 2
+    encode_texts(encoder, ["red shoes", "blue hat"], "items", quiet=True)  # no cache asked: encodes
+    assert Counting.calls == 3
