@@ -3,9 +3,8 @@
 Exactly one trainer runs at a time (the worker that owns the single partition of the
 examples topic), so versions form one line and need no merging. A version is published
 only when, on the trainer's held-back examples, it is no worse than the version in
-service: the previous published version, or the hand-set default scorer before the
-first (AUC at least the default's). A trainer that takes over after a failover starts
-from the newest published version.
+service (logloss and AUC) and no worse than the hand-set default scorer (AUC). A
+trainer that takes over after a failover starts from the newest published version.
 """
 
 from __future__ import annotations
@@ -91,13 +90,10 @@ class Trainer:
         self._last_check = now
         candidate = self.ranker.evaluate()
         replaced = self._in_service.evaluate(self.ranker.holdout) if self._in_service is not None else None
-        if replaced is None:
-            tol = self.config.publish_tolerance
-            beats_default = (candidate.n >= self.config.min_holdout and math.isfinite(candidate.auc)
-                             and candidate.auc >= candidate.default_auc - tol)
-            if not beats_default:
-                return None
-        elif not self.ranker.should_publish(candidate, replaced):
+        # The hand-set default is the floor, whatever is in service: never ship below it.
+        beats_default = (candidate.n >= self.config.min_holdout and math.isfinite(candidate.auc)
+                         and candidate.auc >= candidate.default_auc - self.config.publish_tolerance)
+        if not beats_default or (replaced is not None and not self.ranker.should_publish(candidate, replaced)):
             return None
         state = self.ranker.publish(after=self._newest_version)
         self._newest_version = self.ranker.version

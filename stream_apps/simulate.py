@@ -65,6 +65,9 @@ class SimConfig:
     feedback_gain: float = 0.60
     # P(purchase | feedback click) = this * affinity of the clicked item.
     feedback_purchase: float = 0.08
+    # Banner blindness: an item's appeal is multiplied by this for every earlier time the
+    # user was shown it (a recommender that repeats itself earns fewer clicks).
+    feedback_fatigue: float = 0.6
 
 
 @dataclass
@@ -75,6 +78,7 @@ class SimUser:
     taste: dict[str, float]
     recent: deque[str]
     last_ts: float | None = None
+    shown: dict[str, int] = field(default_factory=dict)  # item -> times recommended to them
 
 
 @dataclass
@@ -207,7 +211,8 @@ class TrafficSimulator:
 
         ``match`` is the mean affinity of the shown items, where an item's affinity is the
         user's taste weight for its top category divided by their largest weight (so items
-        from the favourite category score 1). P(click) = ``feedback_base + feedback_gain * match``.
+        from the favourite category score 1), times ``feedback_fatigue`` for every earlier
+        time the item was shown to the user. P(click) = ``feedback_base + feedback_gain * match``.
         Users the simulator does not know only produce the impression.
         """
         user_id = str(recommendation["user_id"])
@@ -226,8 +231,11 @@ class TrafficSimulator:
             return events
         self._advance(user, now)
         top_weight = max(user.taste.values())
-        affinity = np.array([user.taste.get(self._top.get(i, ""), 0.0) / top_weight for i in item_ids])
         c = self.config
+        affinity = np.array([user.taste.get(self._top.get(i, ""), 0.0) / top_weight
+                             * c.feedback_fatigue ** user.shown.get(i, 0) for i in item_ids])
+        for i in item_ids:
+            user.shown[i] = user.shown.get(i, 0) + 1
         p_click = min(1.0, c.feedback_base + c.feedback_gain * float(affinity.mean()))
         if self._rng.random() >= p_click:
             return events
