@@ -15,6 +15,7 @@ Timing on a shared machine is noisy; the verdict compares a series with itself.
 from __future__ import annotations
 
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -209,6 +210,10 @@ def sample_worker(pid: int, web_port: int, started: float, traffic: Traffic) -> 
             "events_processed": int(processed) if processed is not None else None}
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def run_soak(settings: Settings, options: SoakOptions) -> int:
     from stream_apps.broker import EmbeddedBroker, free_port
     from stream_apps.catalogue import load_builtin_catalogue
@@ -217,6 +222,10 @@ def run_soak(settings: Settings, options: SoakOptions) -> int:
     from stream_apps.topics import TopicNames
     from stream_apps.worker import wait_for_topics
 
+    if threading.current_thread() is threading.main_thread():
+        # A soak runs for long and often in the background (where SIGINT is ignored): let
+        # SIGTERM unwind like Ctrl-C, so the worker and the broker are stopped too.
+        signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
         log_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="streamrec-soak-")))
         if not options.external_broker:
@@ -280,16 +289,42 @@ def run_soak(settings: Settings, options: SoakOptions) -> int:
     return 0 if report["verdicts"]["rss_mb"]["levelled"] else 1
 
 
+def state_bounds(options: SoakOptions) -> dict[str, int]:
+    """The most each state series can hold in this soak, from the engine's default caps, the
+    catalogue size and the eviction settings (users: a TTL and a sweep's worth of new users)."""
+    from engine.covisit import CovisitConfig
+    from engine.trending import TrendingConfig
+
+    covisit, trending = CovisitConfig(), TrendingConfig()
+    scenes = min(len(SCENES), trending.max_scenes)
+    return {"users": int(options.rate * (options.user_ttl_s + options.sweep_interval_s)),
+            "covisit_pairs": min(options.items, covisit.max_items) * covisit.max_neighbours,
+            "trending_entries": min(options.items, trending.max_items_global)
+            + scenes * min(options.items, trending.max_items_per_scene)}
+
+
 def build_report(options: SoakOptions, samples: list[dict[str, Any]]) -> dict[str, Any]:
     opts = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()}
     verdicts: dict[str, Any] = {}
+    bounds = state_bounds(options)
     ts = [s["t_s"] for s in samples]
     for name in SERIES:
         if len(samples) >= 6:
             verdicts[name] = asdict(levelling_verdict(ts, [s[name] for s in samples]))
         else:
             verdicts[name] = {"levelled": False, "reason": f"only {len(samples)} samples"}
-    return {"options": opts, "samples": samples, "verdicts": verdicts,
+        verdicts[name]["bound"] = bounds.get(name)
+        verdicts[name]["last"] = samples[-1][name] if samples else None
+    throughput: dict[str, Any] = {}
+    if samples and samples[-1]["t_s"] > 0:
+        last = samples[-1]
+        processed = last.get("events_processed") or 0
+        throughput = {"sent_per_s": round(last["events_sent"] / last["t_s"], 1),
+                      "processed_per_s": round(processed / last["t_s"], 1),
+                      # A worker far behind sees events older than the TTL: its user count
+                      # then says more about the lag than about eviction.
+                      "kept_up": processed >= 0.9 * last["events_sent"]}
+    return {"options": opts, "samples": samples, "verdicts": verdicts, "throughput": throughput,
             "note": "one worker on a shared 2-core machine; timings are noisy"}
 
 
@@ -310,14 +345,20 @@ def print_report(report: dict[str, Any]) -> None:
     console = Console(width=max(Console().width, 150))  # the verdicts are sentences
     console.print(table)
     verdicts = Table(title="Did it level off? (least-squares slopes, first vs last third)")
-    for name in ("series", "first third /s", "last third /s", "last third growth", "verdict"):
+    for name in ("series", "last", "bound", "first third /s", "last third /s", "last third growth", "verdict"):
         verdicts.add_column(name)
     for name, v in report["verdicts"].items():
-        verdicts.add_row(name, f"{v.get('first_slope', float('nan')):.3g}",
+        verdicts.add_row(name, str(v.get("last")), str(v.get("bound") or "-"),
+                         f"{v.get('first_slope', float('nan')):.3g}",
                          f"{v.get('last_slope', float('nan')):.3g}",
                          f"{v.get('last_growth_share', float('nan')):+.1%}",
                          ("levelled off: " if v["levelled"] else "NOT levelled: ") + v["reason"])
     console.print(verdicts)
+    rate = report.get("throughput") or {}
+    if rate and not rate["kept_up"]:
+        console.print(f"[bold]The worker did not keep up[/bold]: {rate['processed_per_s']} events/s processed "
+                      f"of {rate['sent_per_s']} sent; user counts then reflect the lag (events older than "
+                      "the TTL are evicted at the next sweep). Lower --rate for a steady state.")
 
 
 def plot_report(report: dict[str, Any], out: Path) -> None:
@@ -335,7 +376,8 @@ def plot_report(report: dict[str, Any], out: Path) -> None:
                   f"{report['options']['user_ttl_s']:g} s")
     top.grid(alpha=0.3)
     for name, color in (("users", "tab:blue"), ("covisit_pairs", "tab:green"),
-                        ("trending_entries", "tab:orange"), ("distinct_users_sent", "tab:gray")):
+                        ("trending_entries", "tab:orange"), ("distinct_users_sent", "tab:gray"),
+                        ("events_processed", "tab:purple")):
         bottom.plot(t, [s[name] for s in samples], label=name, color=color)
     bottom.set_yscale("symlog")
     bottom.set_ylabel("entries")

@@ -56,3 +56,20 @@ def test_rss_of_this_process_is_read_from_proc() -> None:
     rss = process_rss_mb(os.getpid())
     assert rss is not None and 10 < rss < 100_000
     assert process_rss_mb(2**22 + 12345) is None  # no such process
+
+
+def test_report_states_bounds_and_whether_the_worker_kept_up() -> None:
+    from stream_apps.soak import SoakOptions, build_report
+
+    options = SoakOptions(rate=100.0, user_ttl_s=60.0, sweep_interval_s=10.0, items=3000)
+    samples = [{"t_s": 10.0 * i, "rss_mb": 800.0, "users": min(i, 7) * 1000, "covisit_pairs": 4000,
+                "trending_entries": 9000, "events_sent": 1000 * i, "events_processed": 400 * i}
+               for i in range(12)]
+    report = build_report(options, samples)
+    # users: a TTL and a sweep of new users; covisit: items x 50 neighbours; trending:
+    # the global counter plus four scenes of at most 2,000 items each.
+    assert report["verdicts"]["users"]["bound"] == 7000
+    assert report["verdicts"]["covisit_pairs"]["bound"] == 3000 * 50
+    assert report["verdicts"]["trending_entries"]["bound"] == 3000 + 4 * 2000
+    assert report["verdicts"]["rss_mb"]["levelled"] and report["verdicts"]["users"]["levelled"]
+    assert report["throughput"] == {"sent_per_s": 100.0, "processed_per_s": 40.0, "kept_up": False}
