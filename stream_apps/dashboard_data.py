@@ -223,8 +223,15 @@ def build_stats(app: Any, ctx: WorkerContext, user_state: Any, now: float | None
         "recent_users": list(reversed(m.recent_users))[:12],
         "partitions": partitions(app),
         "feedback": feedback(m),
+        "model": model_in_service(ctx),
         "trending": trending(ctx, now),
     }
+
+
+def model_in_service(ctx: WorkerContext) -> dict[str, Any]:
+    """The ranking model this worker serves, the control group, and pages awaiting feedback."""
+    return {"version": ctx.scorer.version, "control_share": ctx.settings.control_share,
+            "pending_pages": len(ctx.feedback), "unseen_pages_dropped": ctx.feedback.dropped_unseen}
 
 
 def user_summary(ctx: WorkerContext, user_id: str, raw_state: bytes | None, now: float) -> dict[str, Any]:

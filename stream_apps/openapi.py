@@ -57,7 +57,7 @@ def openapi_spec(max_k: int, default_k: int, max_id_length: int, token_required:
             }},
             "/api/stats": {"get": {
                 "summary": "Everything the dashboard shows: rates, latency, lag, partitions, "
-                           "index, users, memory, errors, feedback, trending items",
+                           "index, users, memory, errors, feedback, the model in service, trending items",
                 "responses": {"200": _json("Worker statistics", obj), "401": unauthorized},
             }},
             "/health": {"get": {

@@ -211,6 +211,10 @@
       "v" + r.key, since[r.key] ? fmtClock(since[r.key]) : "–", { text: fmtNum(r.impressions, 0), cls: "num" },
       { text: fmtNum(r.clicks, 0), cls: "num" }, { text: fmtPct(r.ctr), cls: "num" }, { text: fmtPct(r.conversion), cls: "num" },
     ]), 6, "no feedback naming a recommendation yet");
+    if (s.model) {
+      $("model-now").textContent = "serving v" + s.model.version + " · control group (v0) " +
+        fmtPct(s.model.control_share) + " of users";
+    }
   }
 
   function renderTrending(s) {

@@ -143,6 +143,10 @@ def test_api_stats_has_what_the_dashboard_shows(stack: WebStack, catalogue: dict
     assert home and all(t["title"] == catalogue[t["item_id"]]["title"] for t in home)
     assert USER in body["recent_users"]
     assert len(body["series"]["ts"]) >= 2
+    # No feedback yet: the default scorer serves; the pages wait for feedback, or were dropped
+    # without any once their window closed.
+    model = body["model"]
+    assert model["version"] == 0 and model["pending_pages"] + model["unseen_pages_dropped"] >= 1
 
 
 def test_openapi_describes_every_path(stack: WebStack) -> None:
