@@ -20,14 +20,10 @@ import socket
 import ssl
 import struct
 
+from stream_apps.kafka_clients import BrokerRejected
 from stream_apps.settings import Settings
 
 _CLIENT_ID = b"streamrec-probe"
-
-
-class BrokerRejected(ConnectionError):
-    """The bootstrap server answered, but the connection fails on security (TLS, SASL):
-    retrying will not help, the settings must change."""
 
 
 def _request(api_key: int, api_version: int, correlation_id: int, body: bytes) -> bytes:
