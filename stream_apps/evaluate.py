@@ -243,6 +243,11 @@ def plot(report: EvaluationReport, options: EvaluateOptions, out: Path, windows:
 
 def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEncoder | None = None) -> int:
     """The command: read, replay, print, write JSON and PNG. Returns the exit code."""
+    unknown = [name for name in options.recommenders if name not in RECOMMENDERS]
+    if unknown or not options.recommenders:
+        print(f"streamrec evaluate: error: unknown recommenders {unknown}; choose from {', '.join(RECOMMENDERS)}",
+              file=sys.stderr)
+        return 2
     dataset = load_dataset(options.dataset, options.format)
     if options.max_events is not None:
         dataset = replace(dataset, events=dataset.events[:options.max_events])
