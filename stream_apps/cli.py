@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Belt and braces beside the encoder's local_files_only: nothing here downloads weights.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
     level = (args.log_level or os.environ.get("STREAMREC_LOG_LEVEL") or "info").upper()
