@@ -67,7 +67,9 @@ def replay_through_kafka(settings: Settings, dataset: Dataset, k: int, warmup: i
         wait_for_topics(settings, max_wait_s=10)
         names = TopicNames.of(settings)
         web_port = free_port()
-        worker = spawn_worker(settings, web_port, run_dir / "worker.log", {"STREAMREC_K": str(k)})
+        # No exploration: a replay scores the ranking, as the in-process replay does.
+        worker = spawn_worker(settings, web_port, run_dir / "worker.log",
+                              {"STREAMREC_K": str(k), "STREAMREC_EXPLORE_SHARE": "0"})
         stack.callback(stop_process, worker)
         prod = producer(settings, linger_ms=0)
         stack.callback(prod.close)
