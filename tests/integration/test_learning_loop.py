@@ -35,7 +35,6 @@ FAST_LEARNING = {
     "STREAMREC_RANKER_MIN_HOLDOUT": "150",
     "STREAMREC_RANKER_HOLDOUT_SHARE": "0.2",
     "STREAMREC_RANKER_PUBLISH_INTERVAL_S": "5",
-    "STREAMREC_RANKER_LR": "0.3",
     "STREAMREC_CONTROL_SHARE": str(CONTROL_SHARE),
 }
 RATE = 20.0  # organic events per second; every recommendation is answered on top
