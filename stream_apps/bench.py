@@ -218,9 +218,19 @@ class Collector(threading.Thread):
         finally:
             cons.close()
 
-    def wait_for(self, count: int, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.times) < count and time.monotonic() < deadline:
+    def wait_for(self, count: int, start_s: float = 120.0, stall_s: float = 15.0, cap_s: float = 900.0) -> None:
+        """Until ``count`` records came, or none for ``stall_s`` once they flow (``start_s``
+        for the first one: a starting worker), or ``cap_s`` in all. A slow worker on a busy
+        machine still drains its whole backlog, so the next phase starts from an idle worker."""
+        started = last_change = time.monotonic()
+        seen = len(self.times)
+        while len(self.times) < count:
+            now = time.monotonic()
+            if len(self.times) != seen:
+                seen, last_change = len(self.times), now
+            limit = stall_s if seen else start_s
+            if now - last_change > limit or now - started > cap_s:
+                return
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -247,13 +257,13 @@ def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) 
     prod.flush()
 
 
-def _measure_drain(settings: Settings, collect_topic: str, produce: Callable[[], None], n: int,
-                   timeout: float) -> tuple[float, int]:
+def _measure_drain(settings: Settings, collect_topic: str, produce: Callable[[], None],
+                   n: int) -> tuple[float, int]:
     collector = Collector(settings, collect_topic)
     collector.start()
     collector.ready.wait(15)
     produce()
-    collector.wait_for(n, timeout)
+    collector.wait_for(n)
     collector.stop()
     collector.join(5)
     return _drain_rate(collector.times), len(collector.times)
@@ -330,8 +340,7 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
                               env=worker_env(pt_settings, {"STREAMREC_BENCH_WEB_PORT": str(free_port())}),
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), lambda: None, n,
-                                       timeout=60 + n / 500)
+            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), lambda: None, n)
         finally:
             stop_process(pt, timeout=5)
         out["passthrough_eps"] = round(rate, 1)
@@ -354,8 +363,7 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
             health = wait_ready(web_port, worker, timeout=60)
         _say(f"worker: draining {n:,} events")
         rate, got = _measure_drain(settings, names.recommendations,
-                                   lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n,
-                                   timeout=60 + n / 100)
+                                   lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n)
         out["throughput_eps"] = round(rate, 1)
         out["throughput_received"] = got
 

@@ -79,3 +79,23 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert "0.97" in hnsw[1] and hnsw[3] == "30.0x faster"
     assert by_name["worker throughput (events/s)"][3] == "0.25"
     assert "(behind)" in by_name["  at 50/s (received/sent)"][2]
+
+
+def test_collector_wait_ends_on_count_or_stall() -> None:
+    import threading
+    import time
+
+    from stream_apps.bench import Collector
+    from stream_apps.settings import Settings
+
+    collector = Collector(Settings(), "unused")  # never started: we fill .times by hand
+    feeder = threading.Thread(target=lambda: [collector.times.append(time.time()) or time.sleep(0.01)
+                                              for _ in range(30)])
+    started = time.monotonic()
+    feeder.start()
+    collector.wait_for(30, start_s=5, stall_s=5)
+    assert len(collector.times) == 30 and time.monotonic() - started < 3  # the count, not a timeout
+    feeder.join()
+    started = time.monotonic()
+    collector.wait_for(100, start_s=5, stall_s=0.3)  # nothing more comes: stops after the stall
+    assert 0.3 <= time.monotonic() - started < 3
