@@ -62,12 +62,13 @@ class SoakOptions:
 @dataclass(frozen=True)
 class Verdict:
     """How a series moved: least-squares slopes (units per second) over its first and last
-    thirds, the growth over the last third relative to the series' mean, and whether it
-    levelled off."""
+    thirds, the growth over the last third relative to the series' mean, how far the last
+    third's peak rose above the peak before it, and whether it levelled off."""
 
     first_slope: float
     last_slope: float
     last_growth_share: float
+    new_high_share: float
     levelled: bool
     reason: str
 
@@ -76,11 +77,16 @@ def levelling_verdict(ts: Sequence[float], values: Sequence[float], ratio_tol: f
                       growth_tol: float = 0.05) -> Verdict:
     """Did ``values`` (sampled at times ``ts``) level off?
 
-    Levelled when the last third grew by at most ``growth_tol`` of the series' mean over
-    its span; or when its slope is at most ``ratio_tol`` times a positive first-third slope
-    (the fast rise of a warm-up that then flattens) and it grew by at most twice
-    ``growth_tol``, so a steep warm-up cannot hide a leak after it. A series that keeps
-    rising at the same pace fails both.
+    Levelled when any of these holds, each a sign that no more memory is being taken:
+
+    - the last third's least-squares growth is at most ``growth_tol`` of the series' mean;
+    - the last third never rose more than ``growth_tol`` above the peak before it (a
+      series at its bound: eviction sawtooth, or a dip and recovery after a stall);
+    - its slope is at most ``ratio_tol`` times a positive first-third slope (a warm-up that
+      flattens) and it grew by at most twice ``growth_tol``, so a steep warm-up cannot hide
+      a leak after it.
+
+    A series that keeps rising, at any pace above the tolerance, fails all three.
 
     >>> t = list(range(30))
     >>> levelling_verdict(t, [min(x, 10) for x in t]).levelled
@@ -100,16 +106,18 @@ def levelling_verdict(ts: Sequence[float], values: Sequence[float], ratio_tol: f
     span = float(t[-1] - t[-third])
     mean = float(np.mean(np.abs(y))) or 1.0
     growth = last_slope * span / mean
+    before = float(np.max(y[:-third]))
+    new_high = (float(np.max(y[-third:])) - before) / (abs(before) or 1.0)
+    found = (first_slope, last_slope, growth, new_high)
     if growth <= growth_tol:
-        return Verdict(first_slope, last_slope, growth, True,
-                       f"last third grew {growth:+.1%} of the mean (limit {growth_tol:.0%})")
+        return Verdict(*found, True, f"last third grew {growth:+.1%} of the mean (limit {growth_tol:.0%})")
+    if new_high <= growth_tol:
+        return Verdict(*found, True, f"last third peaked {new_high:+.1%} from the earlier peak "
+                                     f"(limit {growth_tol:.0%})")
     if first_slope > 0 and last_slope <= ratio_tol * first_slope and growth <= 2 * growth_tol:
-        return Verdict(first_slope, last_slope, growth, True,
-                       f"last-third slope is {last_slope / first_slope:.0%} of the first third's")
-    return Verdict(first_slope, last_slope, growth, False,
-                   f"still growing: last third +{growth:.1%} of the mean, slope "
-                   f"{last_slope / first_slope:.0%} of the first third's" if first_slope > 0 else
-                   f"still growing: last third +{growth:.1%} of the mean")
+        return Verdict(*found, True, f"last-third slope is {last_slope / first_slope:.0%} of the first third's")
+    return Verdict(*found, False, f"still growing: last third {growth:+.1%} of the mean, new peak "
+                                  f"{new_high:+.1%} above the earlier one")
 
 
 def process_rss_mb(pid: int) -> float | None:
@@ -345,13 +353,15 @@ def print_report(report: dict[str, Any]) -> None:
     console = Console(width=max(Console().width, 150))  # the verdicts are sentences
     console.print(table)
     verdicts = Table(title="Did it level off? (least-squares slopes, first vs last third)")
-    for name in ("series", "last", "bound", "first third /s", "last third /s", "last third growth", "verdict"):
+    for name in ("series", "last", "bound", "first third /s", "last third /s", "last third growth",
+                 "new peak", "verdict"):
         verdicts.add_column(name)
     for name, v in report["verdicts"].items():
         verdicts.add_row(name, str(v.get("last")), str(v.get("bound") or "-"),
                          f"{v.get('first_slope', float('nan')):.3g}",
                          f"{v.get('last_slope', float('nan')):.3g}",
                          f"{v.get('last_growth_share', float('nan')):+.1%}",
+                         f"{v.get('new_high_share', float('nan')):+.1%}",
                          ("levelled off: " if v["levelled"] else "NOT levelled: ") + v["reason"])
     console.print(verdicts)
     rate = report.get("throughput") or {}

@@ -73,3 +73,17 @@ def test_report_states_bounds_and_whether_the_worker_kept_up() -> None:
     assert report["verdicts"]["trending_entries"]["bound"] == 3000 + 4 * 2000
     assert report["verdicts"]["rss_mb"]["levelled"] and report["verdicts"]["users"]["levelled"]
     assert report["throughput"] == {"sent_per_s": 100.0, "processed_per_s": 40.0, "kept_up": False}
+
+
+def test_a_dip_and_recovery_at_the_bound_counts_as_levelled() -> None:
+    # Users at their TTL bound; a stall empties the table in the last third, then it refills:
+    # the slope there is steep, but no new peak is reached.
+    users = [min(t * 40, 4000.0) for t in T]
+    for i in range(40, 44):
+        users[i] = 4000.0 - 750 * (i - 39)
+    for i in range(44, 60):
+        users[i] = min(1000.0 + 250 * (i - 43), 3950.0)
+    verdict = levelling_verdict(T, users)
+    assert verdict.last_growth_share > 0.5  # the slope rule alone would say "growing"
+    assert verdict.new_high_share <= 0.0
+    assert verdict.levelled and "peak" in verdict.reason
