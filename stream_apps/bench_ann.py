@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,44 +70,65 @@ def _recall(found: list[list[str]] | NDArray[Any], truth: list[list[str]], k: in
 def bench_ann(base: NDArray[np.float32], n: int, seed: int = 0, queries: int = 200, k: int = 10,
               config: IndexConfig | None = None, threads: int | None = None,
               progress: bool = False) -> dict[str, Any]:
-    """Build both indexes over ``n`` vectors, query ``queries`` held-out ones, compare.
+    """:func:`bench_ann_sizes` at one size."""
+    return bench_ann_sizes(base, (n,), seed, queries, k, config, threads, progress)[0]
 
-    Returns recall@k at the worker's ``ef_search`` (and at each ``EF_SWEEP`` value),
-    per-query times and queries per second of both, the speed-up, the build times and
-    the saved index size per item.
+
+def bench_ann_sizes(base: NDArray[np.float32], sizes: Sequence[int], seed: int = 0, queries: int = 200,
+                    k: int = 10, config: IndexConfig | None = None, threads: int | None = None,
+                    progress: bool = False,
+                    on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """One HNSW index grown to ``max(sizes)``, compared with brute force at each size.
+
+    The first ``n`` vectors are the same at every size, so the index as it stands at
+    ``n`` items is the index a build of ``n`` items makes: one build serves every size.
+    At each size, ``queries`` held-out vectors are asked of both one at a time. Each
+    result has recall@k at the worker's ``ef_search`` (and at each ``EF_SWEEP`` value),
+    per-query times and queries per second of both, the speed-up, the build time so
+    far and the saved index size per item; ``on_result`` gets each as it is measured.
     """
     import hnswlib
 
-    dim = base.shape[1]
-    config = config or IndexConfig(dim=dim, initial_capacity=n)
+    sizes = sorted(set(sizes))
+    total, dim = sizes[-1], base.shape[1]
+    config = config or IndexConfig(dim=dim, initial_capacity=total)
     threads = threads or os.cpu_count() or 1
-    rng = np.random.default_rng(seed)
-    vectors = realistic_vectors(base, n, rng)
+    vectors = realistic_vectors(base, total, np.random.default_rng(seed))
     probes = realistic_vectors(base, queries, np.random.default_rng(seed + 1))  # not in the index
-    labels = np.arange(n, dtype=np.int64)
-
-    started = time.perf_counter()
     index = hnswlib.Index(space="cosine", dim=dim)
-    index.init_index(max_elements=n, ef_construction=config.ef_construction, M=config.m)
-    step = max(n // 50, 1000)
-    with tqdm(total=n, desc=f"HNSW build {n:,}", unit="item", disable=not progress, file=sys.stderr,
-              mininterval=1.0) as bar:
-        for lo in range(0, n, step):
-            index.add_items(vectors[lo:lo + step], labels[lo:lo + step], num_threads=threads)
-            bar.update(min(step, n - lo))
-    hnsw_build_s = time.perf_counter() - started
+    index.init_index(max_elements=total, ef_construction=config.ef_construction, M=config.m)
+    results: list[dict[str, Any]] = []
+    built, build_s = 0, 0.0
+    step = max(min(sizes[0], total // 50), 1000)
+    with tqdm(total=total, desc=f"HNSW build to {total:,}", unit="item", disable=not progress,
+              file=sys.stderr, mininterval=1.0) as bar:
+        for n in sizes:
+            started = time.perf_counter()
+            for lo in range(built, n, step):
+                hi = min(lo + step, n)
+                index.add_items(vectors[lo:hi], np.arange(lo, hi, dtype=np.int64), num_threads=threads)
+                bar.update(hi - lo)
+            build_s += time.perf_counter() - started
+            built = n
+            result = _compare(index, vectors[:n], probes, k, config, progress)
+            result.update({"build_s": round(build_s, 1), "build_threads": threads, "seed": seed})
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
 
+
+def _compare(index: Any, vectors: NDArray[np.float32], probes: NDArray[np.float32], k: int,
+             config: IndexConfig, progress: bool) -> dict[str, Any]:
+    n, queries = len(vectors), len(probes)
     started = time.perf_counter()
-    exact = BruteForceIndex(dim)
-    ids = [str(i) for i in range(n)]
-    exact.upsert(ids, vectors)
+    exact = BruteForceIndex(vectors.shape[1])
+    exact.upsert([str(i) for i in range(n)], vectors)
     exact_build_s = time.perf_counter() - started
-    del vectors  # BruteForceIndex keeps its own normalised copy
-
     truth: list[list[str]] = []
     started = time.perf_counter()
     for q in tqdm(probes, desc=f"brute force {n:,}", unit="query", disable=not progress, file=sys.stderr,
-                  mininterval=1.0):
+                  mininterval=1.0, leave=False):
         truth.append(exact.query(q, k)[0])
     exact_s = (time.perf_counter() - started) / queries
     del exact
@@ -122,19 +143,17 @@ def bench_ann(base: NDArray[np.float32], n: int, seed: int = 0, queries: int = 2
     for q in probes:  # one at a time, as the worker asks
         found.append(index.knn_query(q, k=k, num_threads=1)[0][0])
     hnsw_s = (time.perf_counter() - started) / queries
-    recall = _recall(found, truth, k)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "index.bin"
         index.save_index(str(path))
-        index_bytes = path.stat().st_size
+        index_bytes = path.stat().st_size  # hnswlib writes the items it holds, not its capacity
     return {
         "items": n, "k": k, "queries": queries, "ef_search": config.ef_search, "m": config.m,
-        "ef_construction": config.ef_construction, "build_threads": threads,
-        "recall": round(recall, 4), "recall_by_ef": sweep,
+        "ef_construction": config.ef_construction,
+        "recall": round(_recall(found, truth, k), 4), "recall_by_ef": sweep,
         "speedup": round(exact_s / hnsw_s, 1),
         "hnsw_query_ms": round(1000 * hnsw_s, 3), "brute_force_query_ms": round(1000 * exact_s, 3),
         "hnsw_qps": round(1 / hnsw_s, 1), "brute_force_qps": round(1 / exact_s, 1),
-        "build_s": round(hnsw_build_s, 1), "brute_force_build_s": round(exact_build_s, 1),
-        "bytes_per_item": int(index_bytes / n),
+        "brute_force_build_s": round(exact_build_s, 1), "bytes_per_item": int(index_bytes / n),
     }

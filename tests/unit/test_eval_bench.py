@@ -99,3 +99,15 @@ def test_collector_wait_ends_on_count_or_stall() -> None:
     started = time.monotonic()
     collector.wait_for(100, start_s=5, stall_s=0.3)  # nothing more comes: stops after the stall
     assert 0.3 <= time.monotonic() - started < 3
+
+
+def test_one_build_measures_every_size() -> None:
+    from stream_apps.bench_ann import bench_ann_sizes
+
+    seen: list[int] = []
+    results = bench_ann_sizes(_base(), (1500, 500), queries=20, on_result=lambda r: seen.append(r["items"]))
+    assert [r["items"] for r in results] == seen == [500, 1500]
+    assert results[0]["build_s"] <= results[1]["build_s"]  # build time so far, growing
+    assert all(0.5 <= r["recall"] <= 1.0 for r in results)
+    # The saved index grows with the items it holds, not with its capacity.
+    assert abs(results[0]["bytes_per_item"] - results[1]["bytes_per_item"]) < 0.2 * results[1]["bytes_per_item"]
