@@ -7,10 +7,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install browser unit integration clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . pytest hypothesis playwright kubernetes-validate
+	$(BIN)/pip install --quiet -e . pytest hypothesis playwright kubernetes-validate mypy
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,6 +25,7 @@ demo: install
 	$(BIN)/streamrec demo $(ARGS)
 
 test: install browser
+	$(BIN)/python -m mypy  # --strict on engine/ (pyproject.toml)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: install

@@ -10,7 +10,7 @@ with the engine's own, bounded exclusion of recently seen and purchased items.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -116,7 +116,7 @@ class CovisitRecommender:
         if not recent:
             return []
         seen = self._history.of(user_id)
-        scores: Counter[str] = Counter()
+        scores: dict[str, float] = defaultdict(float)
         # Newer items count more: the last one 1.0, then 0.9, 0.81, ...
         for age, item in enumerate(reversed(recent)):
             pairs = self._pairs.get(item)

@@ -121,7 +121,7 @@ class HFTextEncoder:
         if cached is not None:
             return cached
         key = " ".join(query.lower().split())
-        vector = self.encode([key])[0]
+        vector: Vector = self.encode([key])[0]
         with self._cache_lock:
             self.cache_misses += 1
             if self.config.query_cache_size:
@@ -161,4 +161,5 @@ class HashingEncoder:
         return _l2_normalise(out)
 
     def encode_query(self, query: str) -> Vector:
-        return self.encode([query])[0]
+        vector: Vector = self.encode([query])[0]
+        return vector

@@ -126,7 +126,7 @@ def windowed(ranks: Sequence[int], ts: Sequence[float], k: int, windows: int) ->
         raise EvaluationError(f"windows must be >= 1, got {windows}")
     n = len(ranks)
     out: list[tuple[float, Metrics]] = []
-    bounds = np.linspace(0, n, min(windows, n) + 1).astype(int) if n else []
+    bounds: list[int] = np.linspace(0, n, min(windows, n) + 1).astype(int).tolist() if n else []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         if hi > lo:
             out.append((float(np.median(ts[lo:hi])), metrics_from_ranks(ranks[lo:hi], k)))

@@ -177,7 +177,8 @@ def parse_event(
     query = _text(msg, "query", limits)
     if kind == "search" and (query is None or not query.strip()):
         raise InvalidEvent("search needs a non-empty 'query'")
-    quantity, price = 1, None
+    quantity: float = 1
+    price = None
     if kind == "purchase":
         quantity = _number(msg, "quantity", default=1)
         if quantity != int(quantity) or quantity < 1:
