@@ -153,6 +153,7 @@ def replay(
     clock: Callable[[], float],
     include_repeats: bool = False,
     on_event: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[RecommenderTrace]:
     """Replay ``events`` (already in time order) prequentially through every recommender.
 
@@ -161,13 +162,17 @@ def replay(
     ``include_repeats``, the user has not interacted with that item before: no
     recommender here is meant to re-recommend what the user already has, so repeat
     purchases would only reward the baselines that ignore history. Every event is fed
-    to every recommender, scored or not.
+    to every recommender, scored or not. ``should_stop`` is asked before each event: when
+    it says yes, the replay ends there and the traces hold the events before it
+    (``on_event`` tells the caller how far it got).
     """
     if k < 1:
         raise EvaluationError(f"k must be >= 1, got {k}")
     traces = [RecommenderTrace(r.name) for r in recommenders]
     history: dict[str, set[str]] = {}
     for position, event in enumerate(events):
+        if should_stop is not None and should_stop():
+            break
         item = event.item_id
         had = history.setdefault(event.user_id, set())
         score = (position >= warmup and item is not None and scorable(item)

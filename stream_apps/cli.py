@@ -113,6 +113,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         max_events=args.max_events, include_repeats=args.include_repeats,
         json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None,
         quiet=args.quiet, through_kafka=args.through_kafka,
+        max_minutes=args.max_minutes,
         **({"recommenders": tuple(args.recommenders.split(","))} if args.recommenders else {}),
     )
     try:
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--recommenders", metavar="A,B", default=None,
                    help="only these, in this order (default popular,covisit,content,streamrec,streamrec-unseen)")
+    p.add_argument("--max-minutes", type=float, default=None, metavar="M",
+                   help="stop the replay after M minutes (or at Ctrl-C) and report the events replayed so far; "
+                        "give --warmup as a count then")
     p.add_argument("--through-kafka", action="store_true",
                    help="produce the events to a broker and score the worker's published recommendations "
                         "(starts an embedded broker and a worker unless --bootstrap-servers is given)")

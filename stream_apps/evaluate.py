@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import orjson
@@ -49,24 +52,29 @@ class EvaluateOptions:
     quiet: bool = False
     through_kafka: bool = False
     cache_dir: Path | None = None  # item and query embeddings by content; None: encode every run
+    max_minutes: float | None = None  # stop the replay then (or at SIGINT) and report the events so far
 
 
 @dataclass(frozen=True)
 class EvaluationReport:
     dataset: Dataset
-    events: int
+    events: int  # replayed: all of the dataset's unless the replay was stopped
     scored: int
     warmup: int
     traces: list[RecommenderTrace]
     setup_s: float
     replay_s: float
+    stopped_early: bool = False
 
     def as_json(self, options: EvaluateOptions) -> dict[str, Any]:
         catalogue = len(self.dataset.items)
         return {
             "dataset": self.dataset.name, "format": self.dataset.format,
             "mode": "through-kafka" if options.through_kafka else "in-process",
-            "events": self.events, "scored_events": self.scored, "warmup_events": self.warmup,
+            "events": self.events, "dataset_events": len(self.dataset.events), "stopped_early": self.stopped_early,
+            "first_ts": self.dataset.events[0].ts if self.dataset.events else None,
+            "last_ts": self.dataset.events[self.events - 1].ts if self.events else None,
+            "scored_events": self.scored, "warmup_events": self.warmup,
             "k": options.k, "items": catalogue, "repeats_scored": options.include_repeats,
             "skipped_input": self.dataset.skipped,
             "setup_s": round(self.setup_s, 2), "replay_s": round(self.replay_s, 2),
@@ -159,12 +167,27 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
     warmup = warmup_count(options.warmup, len(events))
     known = {i.item_id for i in dataset.items}
     started = time.perf_counter()
-    with _progress(len(events), "replay", options.quiet) as bar:
+    deadline = None if options.max_minutes is None else time.monotonic() + 60 * options.max_minutes
+    done = [0]
+
+    def progressed(n: int) -> None:
+        done[0] = n + 1
+        if n % 200 == 199:
+            bar.update(200)
+
+    with _progress(len(events), "replay", options.quiet) as bar, _stop_on_interrupt() as interrupted:
         traces = replay(events, recommenders, options.k, warmup, known.__contains__, time.perf_counter,
-                        include_repeats=options.include_repeats,
-                        on_event=lambda n: bar.update(200) if n % 200 == 199 else None)
-        bar.n = len(events)
+                        include_repeats=options.include_repeats, on_event=progressed,
+                        should_stop=lambda: interrupted.is_set() or (deadline is not None
+                                                                     and time.monotonic() > deadline))
+        bar.n = done[0]
         bar.refresh()
+    stopped = done[0] < len(events)
+    if stopped:
+        print(f"replay stopped after {done[0]:,} of {len(events):,} events; the report covers those",
+              file=sys.stderr)
+        events = events[:done[0]]
+    replayed = replace(dataset, events=events) if stopped else dataset
     if options.through_kafka:
         from stream_apps.evaluate_kafka import replay_through_kafka
 
@@ -172,11 +195,25 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
             if trace.name == "streamrec":
                 trace.name = "streamrec-in-process"
         traces.append(replay_through_kafka(
-            settings, dataset, options.k, warmup, known.__contains__, options.include_repeats,
+            settings, replayed, options.k, warmup, known.__contains__, options.include_repeats,
             external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet))
     replay_s = time.perf_counter() - started
     scored = len(traces[0].ranks) if traces else 0
-    return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s)
+    return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s, stopped)
+
+
+@contextmanager
+def _stop_on_interrupt() -> Iterator[threading.Event]:
+    """Ctrl-C during the replay ends it at the next event instead of losing the report."""
+    interrupted = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield interrupted
+        return
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.set())
+    try:
+        yield interrupted
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def format_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
@@ -194,6 +231,8 @@ def print_table(report: dict[str, Any]) -> None:
     title = (f"{report['dataset']} ({report['format']}, {report['mode']}): {report['events']:,} events, "
              f"{report['scored_events']:,} scored after {report['warmup_events']:,} warm-up, "
              f"{report['items']:,} items")
+    if report.get("stopped_early"):
+        title += f" (stopped: the first {report['events']:,} of {report['dataset_events']:,} events)"
     try:
         from rich.console import Console
         from rich.table import Table

@@ -146,3 +146,19 @@ def test_evaluate_keeps_embeddings_by_content(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("*.npy"))) == 2
     encode_texts(encoder, ["red shoes", "blue hat"], "items", quiet=True)  # no cache asked: encodes
     assert Counting.calls == 3
+
+
+def test_replay_stops_when_asked_and_keeps_what_it_scored() -> None:
+    events = [click(f"u{n % 3}", f"i{n % 5}", float(n)) for n in range(40)]
+    asked = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 25  # yes from the 26th question on: 25 events replayed
+
+    last = []
+    traces = replay(events, [PopularRecommender([f"i{n}" for n in range(5)])], k=2, warmup=0,
+                    scorable=lambda _: True, clock=lambda: 0.0, on_event=last.append, should_stop=stop)
+    full = replay(events[:25], [PopularRecommender([f"i{n}" for n in range(5)])], k=2, warmup=0,
+                  scorable=lambda _: True, clock=lambda: 0.0)
+    assert last[-1] == 24 and traces[0].ranks == full[0].ranks
