@@ -30,6 +30,13 @@ faces of it:
   handed to aiokafka. On a busy machine the commit can then go out ahead of changelog
   writes; a SIGKILL right after loses them while the offsets say "done". We flush
   until the buffer is empty and nothing is in transit.
+* **A commit past one unread offset.** Faust refuses to commit over a hole at the head
+  of the acked offsets only when it is two or more wide (``min(acked) - committed > 1``):
+  an event dropped right at the committed offset is committed past and lost (seen in
+  our failover runs: the committed offset's event dropped in the hand-over, the next
+  commit jumped over it). We do not commit over any hole; the partition then reads on
+  uncommitted, and the partition watchdog seeks it back to the committed offset once it
+  stops moving, which reads the missing event.
 
 Replays are harmless here (``event_id`` dedup), losses are not: both fixes only ever
 make the worker read again, or wait a little longer before a commit. Call
@@ -46,6 +53,7 @@ from typing import Any
 
 from aiokafka.consumer.fetcher import OffsetResetStrategy
 from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
 from faust.transport.producer import ProducerBuffer
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -67,14 +75,16 @@ def faust_fixes_applied() -> bool:
         faust_aiokafka.AIOKafkaConsumerThread.seek_to_committed,
         ProducerBuffer.flush,
         ProducerBuffer._send_pending,
+        Consumer._new_offset,
     ))
 
 
 def apply_faust_fixes() -> None:
-    """Patch Faust's recovery hand-over, seek-to-committed and flush (idempotent)."""
+    """Patch Faust's recovery hand-over, seek-to-committed, flush and commit (idempotent)."""
     _patch_recovery_hand_over()
     _patch_seek_to_committed()
     _patch_producer_flush()
+    _patch_no_commit_past_a_hole()
 
 
 def _mark(func: Any) -> Any:
@@ -160,3 +170,31 @@ def _patch_producer_flush() -> None:
             await asyncio.sleep(0.005)
 
     ProducerBuffer.flush = _mark(flush)  # type: ignore[method-assign]
+
+
+def _patch_no_commit_past_a_hole() -> None:
+    orig = Consumer._new_offset
+    if getattr(orig, _MARKER, False):
+        return
+
+    def _new_offset(self: Consumer, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        gaps = self._gap[tp]
+        if (acked and committed is not None and min(acked) > committed
+                and committed not in self._acked_index[tp]
+                and not gaps.at(committed) and not gaps.at(committed + 1)):
+            # The event at ``committed`` was never acked, and the fetch loop saw no offset
+            # gap there (compaction, a reset after retention: Faust records those from
+            # committed + 1 on): committing over it would lose it. Faust lets a hole of
+            # exactly one through.
+            warned: set[Any] = self.__dict__.setdefault("_streamrec_hole_warned", set())
+            if (tp, committed) not in warned:
+                warned.add((tp, committed))
+                log.warning("not committing %s[%d] past offset %d: it was never processed "
+                            "(next processed: %d); the partition watchdog will read it again",
+                            tp.topic, tp.partition, committed, min(acked))
+            return None
+        return orig(self, tp)
+
+    Consumer._new_offset = _mark(_new_offset)  # type: ignore[method-assign]

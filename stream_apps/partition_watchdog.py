@@ -6,9 +6,12 @@ the worker is "ready", other partitions flow, this one does not move. Nothing in
 or aiokafka notices. This watchdog does:
 
 * :class:`StallDetector` (pure, clock passed in) decides which partitions are stalled:
-  behind their high watermark (or never fetched) with no progress, neither a new read
-  nor a new commit, for ``stall_after_s`` seconds while the worker is ready and not
-  rebalancing.
+  behind their high watermark (or never fetched), with no event of it in the agents'
+  hands and no new commit for ``stall_after_s`` seconds, while the worker is ready and
+  not rebalancing. Faust commits what was processed every ~3 s, so a partition that
+  reads on but cannot commit (an event missing below what it read, see
+  :mod:`stream_apps.faust_fixes`) is stalled too; one whose events an agent is still
+  working on (a slow batch) is not.
 * :func:`register_partition_watchdog` samples the worker every few seconds and repairs a
   stalled partition: first by resuming it and seeking it back to its committed offset
   (what Faust does for every partition at the end of a rebalance; replays are harmless,
@@ -42,6 +45,7 @@ class PartitionReading:
     ``highwater``: offset of the next message the broker will write (from the last fetch
     response; None before the first fetch). ``committed``: next offset to read according
     to the last commit or seek. ``read``: offset of the last message handed to the streams.
+    ``in_hand``: messages handed to the streams and not acknowledged yet.
     """
 
     topic: str
@@ -49,10 +53,14 @@ class PartitionReading:
     highwater: int | None
     committed: int | None
     read: int | None
+    in_hand: int = 0
 
     @property
     def unread(self) -> bool:
-        """Never fetched, or messages past the committed offset (None counts as 0)."""
+        """Nothing being processed, and never fetched or messages past the committed
+        offset (None counts as 0)."""
+        if self.in_hand:
+            return False  # an agent is on it: slow is not stalled
         return self.highwater is None or self.highwater > (self.committed or 0)
 
 
@@ -69,7 +77,7 @@ class Stall:
 @dataclass
 class _Track:
     since: float
-    progress: tuple[int | None, int | None]
+    committed: int | None
     reported: int = 0
 
 
@@ -112,10 +120,9 @@ class StallDetector:
         for r in readings:
             key = (r.topic, r.partition)
             seen.add(key)
-            progress = (r.committed, r.read)
             track = self._tracks.get(key)
-            if track is None or not r.unread or track.progress != progress:
-                self._tracks[key] = _Track(since=now, progress=progress)
+            if track is None or not r.unread or track.committed != r.committed:
+                self._tracks[key] = _Track(since=now, committed=r.committed)
                 continue
             stuck_s = now - track.since
             if stuck_s >= self.stall_after_s * (track.reported + 1):
@@ -169,6 +176,9 @@ def read_partitions(app: Any) -> list[PartitionReading]:
     consumer = app.consumer
     acking = set(app.topics.acking_topics)
     changelogs = set(app.tables.changelog_topics)
+    in_hand: dict[Any, int] = {}
+    for message in list(consumer._unacked_messages):
+        in_hand[message.tp] = in_hand.get(message.tp, 0) + 1
     readings = []
     for tp in sorted(consumer.assignment()):
         if tp.topic not in acking or tp.topic in changelogs:
@@ -179,7 +189,7 @@ def read_partitions(app: Any) -> list[PartitionReading]:
             highwater = None
         readings.append(PartitionReading(tp.topic, tp.partition, highwater,
                                          consumer._committed_offset.get(tp),
-                                         consumer._read_offset.get(tp)))
+                                         consumer._read_offset.get(tp), in_hand.get(tp, 0)))
     return readings
 
 

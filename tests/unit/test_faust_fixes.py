@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
 
 from stream_apps.faust_fixes import apply_faust_fixes, faust_fixes_applied
 
@@ -58,3 +59,39 @@ def test_flush_of_an_empty_buffer_returns_at_once() -> None:
     apply_faust_fixes()
     took, sent = asyncio.run(_flush_returns_after(0, 0.25))
     assert sent == [] and took < 0.1
+
+
+TP0 = TP("events.click", 0)
+
+
+def _offsets_state(committed: int | None, acked: list[int]) -> Any:
+    """The bookkeeping ``Consumer._new_offset`` reads, for one partition ``TP0``."""
+    from collections import defaultdict
+
+    from intervaltree import IntervalTree
+
+    return SimpleNamespace(_acked=defaultdict(list, {TP0: list(acked)}),
+                           _acked_index=defaultdict(set, {TP0: set(acked)}),
+                           _committed_offset=defaultdict(lambda: None, {TP0: committed}),
+                           _gap=defaultdict(IntervalTree))
+
+
+def test_no_commit_past_an_offset_that_was_never_processed() -> None:
+    from faust.transport.consumer import Consumer
+
+    apply_faust_fixes()
+    # Offset 42 was dropped; 43.. were processed. Faust's own check let this through
+    # (43 - 42 == 1, not > 1) and committed 46: event 42 lost.
+    state = _offsets_state(42, [43, 44, 45])
+    assert Consumer._new_offset(state, TP0) is None
+    assert state._acked[TP0] == [43, 44, 45]  # kept, to commit once 42 is read again
+    state._acked[TP0].insert(0, 42)
+    state._acked_index[TP0].add(42)
+    assert Consumer._new_offset(state, TP0) == 46
+    # Contiguous acks, a known gap (compaction, transaction markers) or no commit yet
+    # commit as before.
+    assert Consumer._new_offset(_offsets_state(42, [42, 43]), TP0) == 44
+    gapped = _offsets_state(42, [44, 45])
+    gapped._gap[TP0].addi(43, 44)  # as Faust's fetch loop records one, from committed + 1
+    assert Consumer._new_offset(gapped, TP0) == 46
+    assert Consumer._new_offset(_offsets_state(None, [0, 1]), TP0) == 2

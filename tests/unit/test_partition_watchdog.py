@@ -11,8 +11,8 @@ from stream_apps.partition_watchdog import (
 
 
 def reading(highwater: int | None, committed: int | None, read: int | None,
-            partition: int = 0) -> PartitionReading:
-    return PartitionReading("events.click", partition, highwater, committed, read)
+            partition: int = 0, in_hand: int = 0) -> PartitionReading:
+    return PartitionReading("events.click", partition, highwater, committed, read, in_hand)
 
 
 def test_a_partition_behind_without_progress_is_reported_once_per_period() -> None:
@@ -36,10 +36,27 @@ def test_progress_or_a_caught_up_partition_is_never_a_stall() -> None:
     # Caught up and idle for a minute: nothing unread, nothing to repair.
     idle = reading(27, 27, 26, partition=1)
     assert all(d.observe(float(t), [idle]) == [] for t in range(60, 120, 2))
-    # A commit alone is progress too (the read offset may not move while a queue drains).
+    # A commit is progress (the read offset may not move while a queue drains).
     assert d.observe(120.0, [reading(50, 30, 49, partition=2)]) == []
     assert d.observe(124.0, [reading(50, 40, 49, partition=2)]) == []
     assert d.observe(128.0, [reading(50, 40, 49, partition=2)]) == []
+
+
+def test_reading_on_without_committing_is_a_stall() -> None:
+    # An event missing at the committed offset: Faust reads on but may not commit past it.
+    d = StallDetector(stall_after_s=10.0)
+    for t in range(0, 10, 2):
+        assert d.observe(float(t), [reading(100 + t, 42, 60 + t)]) == []
+    assert [s.reading.committed for s in d.observe(10.0, [reading(110, 42, 70)])] == [42]
+
+
+def test_events_in_an_agents_hands_are_slow_not_stalled() -> None:
+    # All 37 read, none acknowledged yet: an agent encoding a big batch on a busy machine.
+    d = StallDetector(stall_after_s=10.0)
+    assert all(d.observe(float(t), [reading(37, None, 36, in_hand=37)]) == [] for t in range(0, 60, 2))
+    # Done with them but nothing committed for a full period: that is a stall.
+    d.observe(60.0, [reading(37, None, 36)])
+    assert len(d.observe(70.0, [reading(37, None, 36)])) == 1
 
 
 def test_a_partition_never_fetched_is_a_stall() -> None:
