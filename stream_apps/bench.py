@@ -167,18 +167,20 @@ def bytes_per_user(dim: int, seed: int = 0) -> int:
 # --- through the broker ------------------------------------------------------------
 
 class Collector(threading.Thread):
-    """Consumes one topic from its current end; records when each triggering event's
-    recommendation arrived, and the worker's own time stamp on it.
+    """Consumes one topic; records when each triggering event's recommendation arrived,
+    and the worker's own time stamp on it.
 
-    It starts at the end, not the beginning: a collector that first reads through the
-    recommendations of an earlier phase reports its own catch-up as the worker's
-    latency (that was the 0.5-0.7 s tail at 50 events/s in the first quick runs).
-    ``ready`` is set once every partition's position is known.
+    With ``from_end`` it starts at the topic's end, which must exist: a collector that
+    first reads through the recommendations of an earlier phase reports its own catch-up
+    as the worker's latency (that was the 0.5-0.7 s tail at 50 events/s in the first
+    quick runs). ``ready`` is set once every partition's position is known. Without it,
+    it reads a fresh topic from its start (which may not exist yet: seeking to the end
+    of a topic that appears once the first records are written would skip those).
     """
 
-    def __init__(self, settings: Settings, topic: str) -> None:
+    def __init__(self, settings: Settings, topic: str, from_end: bool = False) -> None:
         super().__init__(daemon=True, name=f"collect-{topic}")
-        self.settings, self.topic = settings, topic
+        self.settings, self.topic, self.from_end = settings, topic, from_end
         self.arrived: dict[str, float] = {}
         self.published: dict[str, float] = {}  # event id -> the worker's ts on its recommendation
         self.times: list[float] = []
@@ -190,21 +192,23 @@ class Collector(threading.Thread):
 
         from stream_apps.kafka_clients import consumer
 
-        cons = consumer(self.settings)
-        try:
-            partitions = None
-            while not partitions and not self._halt.is_set():
-                partitions = cons.partitions_for_topic(self.topic)
-                if not partitions:
-                    time.sleep(0.1)
-            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions or ())]
+        if self.from_end:
+            cons = consumer(self.settings)
+            partitions = cons.partitions_for_topic(self.topic) or set()
+            if not partitions:
+                cons.close()
+                raise RuntimeError(f"{self.topic} does not exist: cannot start at its end")
+            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
             cons.assign(assigned)
             cons.seek_to_end(*assigned)
             for tp in assigned:
                 cons.position(tp)  # resolves the end offset now, before anything is produced
-            self.ready.set()
+        else:
+            cons = consumer(self.settings, self.topic, auto_offset_reset="earliest")
+        try:
             while not self._halt.is_set():
                 batches = cons.poll(timeout_ms=100)
+                self.ready.set()
                 now = time.time()
                 for records in batches.values():
                     for record in records:
@@ -336,13 +340,21 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         stack.callback(log.close)
         from stream_apps.processes import worker_env
 
-        pt = subprocess.Popen([sys.executable, "-m", "stream_apps.bench_passthrough"],
-                              env=worker_env(pt_settings, {"STREAMREC_BENCH_WEB_PORT": str(free_port())}),
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started: list[subprocess.Popen[bytes]] = []
+
+        def start_passthrough() -> None:
+            # Only once the collector knows where the topic ends: what the agent forwards
+            # before that would be missed.
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "stream_apps.bench_passthrough"],
+                env=worker_env(pt_settings, {"STREAMREC_BENCH_WEB_PORT": str(free_port())}),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
         try:
-            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), lambda: None, n)
+            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n)
         finally:
-            stop_process(pt, timeout=5)
+            for pt in started:
+                stop_process(pt, timeout=5)
         out["passthrough_eps"] = round(rate, 1)
         out["passthrough_received"] = got
 
@@ -369,7 +381,7 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
 
         time.sleep(2.0)  # let the worker finish the backlog's commits before timing single events
         by_rate: dict[str, Any] = {}
-        collector = Collector(settings, names.recommendations)
+        collector = Collector(settings, names.recommendations, from_end=True)
         collector.start()
         collector.ready.wait(15)
         rng = random.Random(2)
