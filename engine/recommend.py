@@ -15,7 +15,7 @@ transformer never runs here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -34,7 +34,7 @@ from engine.features import (
     search_intent,
     user_context,
 )
-from engine.interests import UserState, interest_at
+from engine.interests import InterestView, UserState, interest_at
 from engine.ranker import DefaultScorer, Scorer
 from engine.trending import Trending
 from engine.types import Matrix, Vector
@@ -110,11 +110,12 @@ def recommend(
     if config.exclude_recent:
         excluded.update(state.recent_items)
     excluded.update(i for i, n in shown.items() if n >= config.max_shown)
-    view = interest_at(state, now, scene, interest_config)
-    if not np.any(view.blended):
+    view = _view_or_last_items(state, catalog, now, scene, interest_config)
+    if view is None:
         return _cold_start(catalog, collab, scene, now, k, excluded)
     fetch = k * config.overfetch + len(excluded)
-    ctx = user_context(state, catalog, now, scene, interest_config, config, query_vector)
+    ctx = replace(user_context(state, catalog, now, scene, interest_config, config, query_vector),
+                  view=view)
     probes = [view.blended]
     if view.short_strength > 0.05:
         probes.append(view.short)
@@ -165,6 +166,25 @@ def recommend(
     return [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
                         features[i])
             for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
+
+
+def _view_or_last_items(state: UserState, catalog: Catalog, now: float, scene: str | None,
+                        interest_config: InterestConfig) -> InterestView | None:
+    """The user's interests at ``now``; once they have decayed away (a user back after
+    months), the mean of their last items stands in, so a returning user is not a
+    stranger. ``None`` for a user with neither."""
+    view = interest_at(state, now, scene, interest_config)
+    if np.any(view.blended):
+        return view
+    known = [i for i in state.recent_items if i in catalog]
+    if not known:
+        return None
+    mean = catalog.index.vectors(known).mean(axis=0)
+    norm = float(np.linalg.norm(mean))
+    if norm == 0:
+        return None
+    last = (mean / norm).astype(np.float32)
+    return replace(view, blended=last, long=last)
 
 
 def _page(vectors: Matrix, relevance: NDArray[np.float32], k: int, config: RecommendConfig,

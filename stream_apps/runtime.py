@@ -47,8 +47,7 @@ class WorkerContext:
     restart_requested: bool = False  # set when the broker lost our topics
     # Co-visitation and trending learned from the events this worker processes: its users
     # are a uniform hash sample of all users, so the counts are a sample of the whole.
-    collaborative: Collaborative = field(
-        default_factory=lambda: Collaborative(Covisitation(), Trending()))
+    collaborative: Collaborative = field(init=False)
     # The model in service (version 0: the hand-set default until one is published), the
     # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
     scorer: Scorer = field(init=False)
@@ -60,6 +59,7 @@ class WorkerContext:
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
     def __post_init__(self) -> None:
+        self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending())
         self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
         self.scorer = self.default_scorer
         self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
