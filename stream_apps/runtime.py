@@ -16,8 +16,8 @@ import numpy as np
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import HFTextEncoder
-from engine.index import HnswIndex
 from engine.feedback import FeedbackJoin, ShownCounts
+from engine.index import HnswIndex
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative
 from engine.trending import Trending
