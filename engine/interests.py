@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass, field, replace
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 import orjson
@@ -67,6 +67,13 @@ class UserState:
     last_ts: float = 0.0
     events: int = 0
     seen_events: tuple[int, ...] = ()  # fingerprints of recent event ids, newest last
+    # Processing time (the worker's clock) of the newest event applied: eviction goes by
+    # this, so a backfill of year-old events is not evicted at the next sweep.
+    last_seen: float = 0.0
+    # Fatigue: how often each item was shown to the user lately, decayed counts as of
+    # ``shown_ts`` (in the state, so it is co-partitioned and survives restarts).
+    shown: Mapping[str, float] = field(default_factory=dict)
+    shown_ts: float = 0.0
 
     @classmethod
     def new(cls, dim: int) -> UserState:
@@ -80,13 +87,60 @@ class UserState:
         return event_id is not None and event_fingerprint(event_id) in self.seen_events
 
 
+def seen_at(state: UserState, now: float) -> UserState:
+    """``state`` stamped as seen by the worker at processing time ``now`` (never moves back)."""
+    return replace(state, last_seen=max(state.last_seen, now))
+
+
+def record_shown(state: UserState, item_ids: Sequence[str], ts: float, event_id: str | None,
+                 half_life_s: float, max_items: int, config: InterestConfig) -> UserState:
+    """``state`` after an impression of ``item_ids`` at event time ``ts``: each shown item's
+    fatigue count grows by one. A late impression is decayed on the way in; counts under
+    0.05 are dropped and the ``max_items`` largest kept. A redelivered impression (same
+    ``event_id``) returns ``state`` itself.
+
+    >>> s = record_shown(UserState.new(2), ["a", "b"], 0.0, "i1", 100.0, 64, InterestConfig())
+    >>> s = record_shown(s, ["a"], 100.0, "i2", 100.0, 64, InterestConfig())
+    >>> {k: round(v, 2) for k, v in shown_at(s, 100.0, 100.0).items()}
+    {'a': 1.5, 'b': 0.5}
+    """
+    if state.has_seen(event_id):
+        return state
+    ref = state.shown_ts
+    counts = dict(state.shown)
+    if ts > ref:
+        factor = 0.5 ** ((ts - ref) / half_life_s)
+        counts = {i: c * factor for i, c in counts.items()}
+        ref = ts
+    late = 0.5 ** ((ref - ts) / half_life_s)
+    for item_id in item_ids:
+        counts[item_id] = counts.get(item_id, 0.0) + late
+    counts = {i: c for i, c in counts.items() if c > 0.05}
+    if len(counts) > max_items:
+        counts = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:max_items])
+    seen = state.seen_events
+    if event_id is not None and config.dedup_window:
+        seen = (seen + (event_fingerprint(event_id),))[-config.dedup_window:]
+    return replace(state, shown=counts, shown_ts=ref, seen_events=seen)
+
+
+def shown_at(state: UserState, now: float, half_life_s: float) -> dict[str, float]:
+    """The user's fatigue counts decayed to ``now`` (item -> times shown lately)."""
+    factor = 0.5 ** (max(now - state.shown_ts, 0.0) / half_life_s)
+    return {i: c * factor for i, c in state.shown.items()}
+
+
 def is_inactive(state: UserState, now: float, ttl_s: float) -> bool:
-    """True when the user's newest event is older than ``ttl_s`` seconds.
+    """True when the worker has not seen the user for more than ``ttl_s`` seconds of
+    processing time (``now`` is the worker's clock, not an event time). A state never
+    stamped (written before ``last_seen`` existed) falls back to its newest event time.
 
     >>> is_inactive(UserState.new(2), now=100.0, ttl_s=50.0)
     True
+    >>> is_inactive(replace(UserState.new(2), last_ts=0.0, last_seen=90.0), now=100.0, ttl_s=50.0)
+    False
     """
-    return now - state.last_ts > ttl_s
+    return now - (state.last_seen or state.last_ts) > ttl_s
 
 
 def _append_bounded(items: tuple[str, ...], item: str, limit: int) -> tuple[str, ...]:
@@ -222,7 +276,8 @@ def serialize_state(state: UserState) -> bytes:
     header = orjson.dumps({
         "v": 1, "dim": state.dim, "vec": meta, "scenes": list(state.scenes),
         "recent": state.recent_items, "bought": state.purchased, "q": state.last_query,
-        "qts": state.last_query_ts, "ts": state.last_ts, "n": state.events,
+        "qts": state.last_query_ts, "ts": state.last_ts, "n": state.events, "seen": state.last_seen,
+        "shown": list(state.shown.items()), "sts": state.shown_ts,
     })
     seen = np.asarray(state.seen_events, dtype=np.uint64).tobytes()
     return _HEADER.pack(len(header)) + header + _HEADER.pack(len(seen)) + seen + b"".join(blobs)
@@ -232,6 +287,14 @@ def last_event_ts(data: bytes) -> float:
     """The newest event time of a serialised state, reading only its small header."""
     (hlen,) = _HEADER.unpack_from(data, 0)
     return float(orjson.loads(data[4:4 + hlen])["ts"])
+
+
+def last_seen(data: bytes) -> float:
+    """When the worker last saw the user (processing time) in a serialised state, from its
+    header only; the newest event time for a state written before that was recorded."""
+    (hlen,) = _HEADER.unpack_from(data, 0)
+    header = orjson.loads(data[4:4 + hlen])
+    return float(header.get("seen") or header["ts"])
 
 
 def deserialize_state(data: bytes) -> UserState:
@@ -253,5 +316,7 @@ def deserialize_state(data: bytes) -> UserState:
         long=vectors[0], short=vectors[1], scenes=dict(zip(header["scenes"], vectors[2:])),
         recent_items=tuple(header["recent"]), purchased=tuple(header["bought"]),
         last_query=header["q"], last_query_ts=float(header["qts"]), last_ts=float(header["ts"]),
-        events=int(header["n"]), seen_events=seen,
+        events=int(header["n"]), seen_events=seen, last_seen=float(header.get("seen", 0.0)),
+        shown={str(i): float(c) for i, c in header.get("shown") or ()},
+        shown_ts=float(header.get("sts", 0.0)),
     )

@@ -16,7 +16,7 @@ from kafka.partitioner.default import murmur2
 
 from prometheus_client import Counter
 
-from engine.interests import last_event_ts
+from engine.interests import last_seen
 from stream_apps.codecs import dumps, loads
 from stream_apps.dead_letter import send_to_dead_letter
 from stream_apps.runtime import WorkerContext
@@ -85,12 +85,16 @@ def register_control(app: Any, ctx: WorkerContext, control_topic: Any, user_stat
 
 
 def sweep_partition(user_state: Any, partition: int, partitions: int, now: float, ttl_s: float) -> list[str]:
-    """Delete the users of ``partition`` whose newest event is older than ``ttl_s``."""
+    """Delete the users of ``partition`` the worker has not seen for ``ttl_s`` seconds.
+
+    ``now`` and the state's ``last_seen`` are both processing time (the worker's clock):
+    comparing the clock with an event's own ``ts`` would evict every user of a backfill
+    (events from last year) at the first sweep."""
     stale = []
     for user_id, raw in list(user_state.items()):
         if raw is None or partition_of(user_id.encode(), partitions) != partition:
             continue
-        if now - last_event_ts(raw) > ttl_s:
+        if now - last_seen(raw) > ttl_s:
             stale.append(user_id)
     for user_id in stale:
         del user_state[user_id]

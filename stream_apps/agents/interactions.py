@@ -14,7 +14,7 @@ from typing import Any
 
 from engine.errors import InvalidEvent
 from engine.events import Impression, Interaction, parse_event
-from engine.interests import UserState, apply_interaction, deserialize_state, serialize_state
+from engine.interests import UserState, apply_interaction, deserialize_state, seen_at, serialize_state
 from engine.recommend import learn_collaborative
 from stream_apps.codecs import dumps, loads
 from stream_apps.dead_letter import send_to_dead_letter
@@ -93,7 +93,8 @@ def update_user(ctx: WorkerContext, user_state: Any, parsed: Interaction, intere
         if dim is None:
             return None  # an unknown item for an unknown user: nothing to learn yet
         state = UserState.new(int(dim))
-    new_state = apply_interaction(state, parsed, item_vector, query_vector, interest_config)
+    new_state = seen_at(apply_interaction(state, parsed, item_vector, query_vector, interest_config),
+                        time.time())  # eviction goes by processing time: backfills stay
     user_state[parsed.user_id] = serialize_state(new_state)
     if item_vector is None and query_vector is None:
         return None  # history changed, interests did not: no new recommendation

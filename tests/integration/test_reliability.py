@@ -53,26 +53,54 @@ def test_forget_removes_the_user_everywhere_and_survives_a_crash(tmp_path: Path)
 
 
 def test_inactive_users_are_evicted_and_active_ones_kept(tmp_path: Path) -> None:
+    """Eviction goes by when the worker last saw a user (processing time)."""
     with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
         s = Stack(broker.bootstrap_servers, tmp_path)
         audit = TopicCollector(s.settings, s.names.audit)
         audit.start()
         try:
             s.load_items(ITEMS)
-            s.start_worker(env={"STREAMREC_USER_TTL_S": "3600", "STREAMREC_SWEEP_INTERVAL_S": "1"})
+            s.start_worker(env={"STREAMREC_USER_TTL_S": "6", "STREAMREC_SWEEP_INTERVAL_S": "1"})
             s.wait_index_size(len(ITEMS))
-            two_hours_ago = time.time() - 7200
-            s.recommendation_for(s.send_event("click", "dormant", item_id="sku-00001", ts=two_hours_ago))
-            s.recommendation_for(s.send_event("click", "active", item_id="sku-00002"))
-            evicted = audit.wait_for(lambda m: m.get("action") == "evict", timeout=30)
-            assert evicted["users"] >= 1 and evicted["ttl_s"] == 3600
-            deadline = time.monotonic() + 10
+            s.recommendation_for(s.send_event("click", "dormant", item_id="sku-00001"))
+            # "active" keeps acting, "dormant" does not: only the latter outlives the TTL.
+            deadline = time.monotonic() + 40
             while s.user("dormant")["known_user"] and time.monotonic() < deadline:
-                time.sleep(0.2)
+                s.recommendation_for(s.send_event("click", "active", item_id="sku-00002"))
+                time.sleep(1.0)
             assert not s.user("dormant")["known_user"]
             assert s.user("active")["known_user"]
+            evicted = audit.wait_for(lambda m: m.get("action") == "evict", timeout=10)
+            assert evicted["users"] >= 1 and evicted["ttl_s"] == 6
         finally:
             audit.stop()
+            s.close()
+
+
+def test_a_backfill_of_year_old_events_keeps_its_users(tmp_path: Path) -> None:
+    """Issue #12: history from a year ago, produced now, is not evicted at the next sweep."""
+    with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
+        s = Stack(broker.bootstrap_servers, tmp_path)
+        try:
+            s.load_items(ITEMS)
+            # Default TTL (90 days), a sweep every second: the old clock-vs-ts rule evicts
+            # all of these users at the first sweep.
+            s.start_worker(env={"STREAMREC_SWEEP_INTERVAL_S": "1"})
+            s.wait_index_size(len(ITEMS))
+            year_ago = time.time() - 365 * 86400
+            users = [f"hist-{n}" for n in range(5)]
+            last = ""
+            for n in range(40):
+                last = s.send_event("click", users[n % len(users)],
+                                    item_id=ITEMS[(n * 7) % len(ITEMS)]["item_id"],
+                                    ts=year_ago + n * 3600.0)
+            s.recommendation_for(last)
+            time.sleep(4)  # several sweeps
+            for user in users:
+                body = s.user(user)
+                assert body["known_user"], user
+                assert body["items"], user
+        finally:
             s.close()
 
 
