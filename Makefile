@@ -5,12 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install browser unit integration clean
+.PHONY: demo test lint install browser unit integration clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . pytest hypothesis playwright kubernetes-validate mypy
+	$(BIN)/pip install --quiet -e . pytest pytest-timeout hypothesis playwright kubernetes-validate mypy ruff
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,12 +24,16 @@ browser:
 demo: install
 	$(BIN)/streamrec demo $(ARGS)
 
-test: install browser
+lint: install
+	$(BIN)/ruff check .  # pyflakes, import order, bugbear (pyproject.toml)
 	$(BIN)/python -m mypy  # --strict on engine/ (pyproject.toml)
+
+test: install browser lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The fast loop: no broker, nothing marked slow (well under a minute).
 unit: install
-	$(BIN)/python -m pytest -m "not integration" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
 integration: install
 	$(BIN)/python -m pytest -m integration $(PYTEST_ARGS)

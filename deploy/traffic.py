@@ -5,7 +5,7 @@ cannot play that part: it starts a broker and a worker of its own. This script o
 produces, like any other application would:
 
 1. the built-in catalogue (3,000 items) to ``items`` (skip with ``--no-catalogue``);
-2. organic events from :class:`stream_apps.simulate.TrafficSimulator` (users with drifting
+2. organic events from :class:`stream_apps.tools.simulate.TrafficSimulator` (users with drifting
    tastes who click, search and buy) at ``--rate`` events per second, keyed by user_id;
 3. the users' answers to a share of the recommendations they get (impressions, sometimes
    a click), read from ``recommendations`` as they arrive.
@@ -29,10 +29,10 @@ from typing import Any
 
 import orjson
 
-from stream_apps.catalogue import load_builtin_catalogue
+from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings, from_env
-from stream_apps.simulate import TrafficSimulator
-from stream_apps.topics import TopicNames
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.simulate import TrafficSimulator
 
 log = logging.getLogger("streamrec.traffic")
 
@@ -47,7 +47,7 @@ class RecommendationReader(threading.Thread):
         self._stop_flag = threading.Event()
 
     def run(self) -> None:
-        from stream_apps.kafka_clients import consumer
+        from stream_apps.kafka.clients import consumer
 
         cons = consumer(self.settings, TopicNames.of(self.settings).recommendations,
                         auto_offset_reset="latest", consumer_timeout_ms=500)
@@ -81,8 +81,8 @@ def send_events(prod: Any, names: TopicNames, events: Sequence[dict[str, Any]]) 
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    from stream_apps.kafka_clients import producer
-    from stream_apps.worker import wait_for_topics
+    from stream_apps.kafka.clients import producer
+    from stream_apps.worker.run import wait_for_topics
 
     items = load_builtin_catalogue()
     wait_for_topics(settings)  # waits for the cluster; creates nothing that topic-init made

@@ -17,10 +17,10 @@ import numpy as np
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
+from engine.covisit import Covisitation
 from engine.errors import EngineError
 from engine.events import Interaction
 from engine.interests import UserState, apply_interaction
-from engine.covisit import Covisitation
 from engine.recommend import Collaborative, learn_collaborative, recommend
 from engine.trending import Trending
 from engine.types import Vector

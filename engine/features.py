@@ -39,7 +39,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.catalog import Catalog
-from engine.config import ConfigError, InterestConfig, RecommendConfig
+from engine.config import InterestConfig, RecommendConfig
 from engine.errors import DimensionMismatch, InvalidEvent
 from engine.interests import InterestView, UserState, interest_at
 from engine.types import Matrix, Vector

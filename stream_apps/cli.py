@@ -8,7 +8,14 @@ import os
 import sys
 from typing import Callable, Sequence
 
-from stream_apps.settings import EMBEDDED_BOOTSTRAP, Settings, SettingsError, from_env
+from stream_apps.settings import (
+    EMBEDDED_BOOTSTRAP,
+    Settings,
+    SettingsError,
+    bootstrap_is_explicit,
+    from_env,
+    log_level_from_env,
+)
 
 
 class CliError(Exception):
@@ -32,7 +39,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from stream_apps.broker import BrokerError, EmbeddedBroker
+    from stream_apps.kafka.broker import BrokerError, EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port)
     try:
@@ -52,26 +59,26 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from stream_apps.worker import run_worker
+    from stream_apps.worker.run import run_worker
 
     return run_worker(settings_from(args))
 
 
 def cmd_load_items(args: argparse.Namespace) -> int:
-    from stream_apps.io_files import load_items_file
+    from stream_apps.tools.io_files import load_items_file
 
     return load_items_file(settings_from(args), args.file)
 
 
 def cmd_produce(args: argparse.Namespace) -> int:
-    from stream_apps.io_files import produce_events_file
+    from stream_apps.tools.io_files import produce_events_file
 
     return produce_events_file(settings_from(args), args.file, skip_invalid=args.skip_invalid,
                                rate=args.rate)
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
-    from stream_apps.io_files import tail_recommendations
+    from stream_apps.tools.io_files import tail_recommendations
 
     return tail_recommendations(settings_from(args), user=args.user, as_json=args.json,
                                 from_beginning=args.from_beginning, max_messages=args.max,
@@ -79,7 +86,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from stream_apps.privacy import ForgetTimeout, forget_user
+    from stream_apps.tools.privacy import ForgetTimeout, forget_user
 
     try:
         record = forget_user(settings_from(args), args.user_id, timeout_s=args.timeout)
@@ -91,9 +98,9 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from stream_apps.demo import DemoOptions, run_demo
+    from stream_apps.tools.demo import DemoOptions, run_demo
 
-    explicit = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    explicit = bootstrap_is_explicit(args.bootstrap_servers)
     options = DemoOptions(
         duration_s=args.duration, rate=args.rate, users=args.users, quiet=args.quiet,
         items_file=args.items, events_file=args.events, broker_port=args.broker_port,
@@ -105,8 +112,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from stream_apps.datasets import DatasetError
-    from stream_apps.evaluate import EvaluateOptions, run_evaluate
+    from stream_apps.tools.datasets import DatasetError
+    from stream_apps.tools.evaluate import EvaluateOptions, run_evaluate
 
     options = EvaluateOptions(
         dataset=Path(args.dataset), format=args.format, k=args.k, warmup=args.warmup,
@@ -126,14 +133,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     if args.soak:
-        from stream_apps.soak import SoakOptions, run_soak
+        from stream_apps.tools.soak import SoakOptions, run_soak
 
-        explicit = args.bootstrap_servers or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        explicit = bootstrap_is_explicit(args.bootstrap_servers)
         return run_soak(settings_from(args), SoakOptions(
             duration_s=args.duration, rate=args.rate, users=args.users, user_ttl_s=args.soak_user_ttl_s,
             sweep_interval_s=args.soak_sweep_interval_s, external_broker=bool(explicit),
             json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None))
-    from stream_apps.bench import BenchOptions, parse_sizes, run_bench
+    from stream_apps.tools.bench import BenchOptions, parse_sizes, run_bench
 
     try:
         sizes = parse_sizes(args.ann_items) if args.ann_items else None
@@ -246,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ann-only", action="store_true", help="only the HNSW vs brute force part")
     p.add_argument("--soak", action="store_true", help="instead: a steady stream of mostly new users "
                    "with eviction on; samples the worker's memory and state sizes and says whether "
-                   "they level off (stream_apps/soak.py)")
+                   "they level off (stream_apps/tools/soak.py)")
     p.add_argument("--duration", type=float, default=1200.0, metavar="S", help="soak seconds (default 1200)")
     p.add_argument("--rate", type=float, default=500.0, help="soak events per second (default 500)")
     p.add_argument("--users", type=int, default=2_000_000, help="soak pool of distinct user ids (default 2M)")
@@ -264,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = (args.log_level or os.environ.get("STREAMREC_LOG_LEVEL") or "info").upper()
+    level = (args.log_level or log_level_from_env()).upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if level != "DEBUG":
@@ -279,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from stream_apps.kafka_clients import BrokerUnreachable
+        from stream_apps.kafka.clients import BrokerUnreachable
 
         if isinstance(exc, (BrokerUnreachable, FileNotFoundError, SettingsError)):
             print(f"streamrec {args.command}: error: {exc}", file=sys.stderr)

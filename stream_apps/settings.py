@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from engine.config import (
-    DEFAULT_MODEL, EncoderConfig, IndexConfig, InterestConfig, RecommendConfig, ValidationConfig,
+    DEFAULT_MODEL,
+    EncoderConfig,
+    IndexConfig,
+    InterestConfig,
+    RecommendConfig,
+    ValidationConfig,
 )
 from engine.covisit import CovisitConfig
 from engine.feedback import FeedbackConfig
@@ -47,7 +52,7 @@ class Settings:
     # Tansu does not answer a waiting fetch when data arrives, so a long wait is latency.
     fetch_max_wait_ms: int = 20
     # An assigned partition behind its high watermark with no progress for this long is
-    # repaired (stream_apps.partition_watchdog): a Faust/aiokafka stall after rebalances.
+    # repaired (stream_apps.kafka.patches.partition_watchdog): a Faust/aiokafka stall after rebalances.
     partition_stall_s: float = 10.0
     max_message_bytes: int = 1_048_576
     log_level: str = "info"
@@ -191,6 +196,28 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         except ValueError:
             raise SettingsError(f"{env_name(f.name)}={raw!r} is not a valid {kind.__name__}") from None
     return Settings(**values)
+
+
+def bootstrap_is_explicit(flag: str | None, environ: Mapping[str, str] | None = None) -> bool:
+    """True when the user named a broker (``--bootstrap-servers`` or ``KAFKA_BOOTSTRAP_SERVERS``):
+    tools then use it instead of starting the embedded one."""
+    env = os.environ if environ is None else environ
+    return bool(flag or env.get("KAFKA_BOOTSTRAP_SERVERS"))
+
+
+def log_level_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """``STREAMREC_LOG_LEVEL`` before any other setting is parsed (logging starts first)."""
+    env = os.environ if environ is None else environ
+    return env.get(env_name("log_level")) or Settings.log_level
+
+
+def faust_datadir(settings: Settings) -> str:
+    """Where Faust keeps its files: under ``data_dir``, one folder per app id (Faust fills
+    in ``{conf.name}``), never ``<app id>-data`` in the current directory. Creates the
+    parent folder: Faust makes only the last one."""
+    parent = Path(settings.data_dir) / "faust"
+    parent.mkdir(parents=True, exist_ok=True)
+    return str(parent / "{conf.name}")
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -62,7 +62,7 @@ def test_similar_texts_are_closer(encoder: TextEncoder) -> None:
 
 
 def test_query_encoding_matches_item_encoding(encoder: TextEncoder) -> None:
-    encode_query = getattr(encoder, "encode_query")
+    encode_query = encoder.encode_query
     q = encode_query("trail running shoes")
     assert q.shape == (encoder.dim,) and q.dtype == np.float32
     np.testing.assert_allclose(q, encoder.encode(["trail running shoes"])[0], atol=1e-5)

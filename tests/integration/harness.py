@@ -11,12 +11,12 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
-from stream_apps.broker import free_port
-from stream_apps.kafka_clients import consumer, producer
-from stream_apps.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import free_port
+from stream_apps.kafka.clients import consumer, producer
+from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings
-from stream_apps.topics import TopicNames
-from stream_apps.worker import wait_for_topics
+from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.worker.run import wait_for_topics
 
 
 def fresh_settings(bootstrap: str) -> Settings:
@@ -92,7 +92,7 @@ class Stack:
 
     def user(self, user_id: str) -> dict[str, Any]:
         """The worker's HTTP answer for ``user_id`` (recommendations and ``known_user``)."""
-        from stream_apps.processes import get_json
+        from stream_apps.tools.processes import get_json
 
         status, body = get_json(f"http://127.0.0.1:{self.web_port}/recommendations/{user_id}")
         if status != 200 or not isinstance(body, dict):
@@ -134,7 +134,7 @@ class Stack:
         return result
 
     def index_size(self) -> int:
-        from stream_apps.processes import get_json
+        from stream_apps.tools.processes import get_json
 
         _, body = get_json(f"http://127.0.0.1:{self.web_port}/health")
         return int(body.get("index_items", 0)) if isinstance(body, dict) else 0

@@ -10,10 +10,10 @@ Run: ``python tests/integration/recovery_app.py worker -l info --without-web``.
 * ``RECOVERY_ECHO_TOPIC``: if set, every event is also sent on to that topic
   (for latency measurements).
 * ``RECOVERY_SETTINGS``: JSON dict of ``faust.App`` settings over
-  :func:`~stream_apps.kafka_compat.faust_broker_settings` (for measurements).
+  :func:`~stream_apps.kafka.patches.tansu_compat.faust_broker_settings` (for measurements).
 * ``RECOVERY_FETCH_WAIT_MS``: the patched consumer's fetch wait (default 20).
 * ``RECOVERY_PATCH=0`` runs Faust without the fetch-wait and end-offset patches of
-  :mod:`stream_apps.kafka_compat`.
+  :mod:`stream_apps.kafka.patches.tansu_compat`.
 
 Events are JSON ``{"key": str, "seq": int}`` keyed by ``key``. The table keeps
 ``[last_seq, count]`` per key and skips ``seq <= last_seq``: replays after a crash
@@ -37,7 +37,7 @@ import faust  # noqa: E402
 # The repo is not installed: make stream_apps importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from stream_apps.kafka_compat import (  # noqa: E402
+from stream_apps.kafka.patches.tansu_compat import (  # noqa: E402
     _patch_leave_group,
     apply_kafka_compat,
     faust_broker_settings,

@@ -30,8 +30,8 @@ from prometheus_client import CollectorRegistry, Counter
 # The repo is not installed: make stream_apps importable when run as a script.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from stream_apps.kafka_compat import apply_kafka_compat, faust_broker_settings  # noqa: E402
-from stream_apps.partition_watchdog import register_partition_watchdog  # noqa: E402
+from stream_apps.kafka.patches.partition_watchdog import register_partition_watchdog  # noqa: E402
+from stream_apps.kafka.patches.tansu_compat import apply_kafka_compat, faust_broker_settings  # noqa: E402
 
 
 def build_app() -> faust.App:

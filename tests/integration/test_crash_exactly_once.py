@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from stream_apps.broker import EmbeddedBroker, free_port
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.processes import get_json, spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import EmbeddedBroker, free_port
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.processes import get_json, spawn_worker, stop_process, wait_ready
 from tests.integration.harness import Stack
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,7 @@ class ExactlyOnceViolated(AssertionError):
 
 
 # Issue #6: one CI run lost 6 of 800 events (one each for six users) on the survivor.
-# Before stream_apps.faust_fixes, 3 of 4 instrumented runs here showed the survivor drop
+# Before stream_apps.kafka.patches.faust_fixes, 3 of 4 instrumented runs here showed the survivor drop
 # events in Faust's recovery hand-over and commit past them (as an offset gap, or over a
 # hole of one); dedup by event_id hid it unless the dead worker's changelog write of one
 # of them had not landed. None of it after the fixes.

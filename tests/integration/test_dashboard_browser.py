@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from stream_apps.simulate import TrafficSimulator
+from stream_apps.tools.simulate import TrafficSimulator
 from tests.integration.web_stack import WebStack, broker, small_catalogue
 
 pytestmark = pytest.mark.integration

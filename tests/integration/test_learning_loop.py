@@ -19,9 +19,9 @@ import orjson
 import pytest
 
 from engine.ranker import is_holdout
-from stream_apps.broker import EmbeddedBroker, free_port
-from stream_apps.processes import spawn_worker, stop_process, wait_ready
-from stream_apps.simulate import TrafficSimulator
+from stream_apps.kafka.broker import EmbeddedBroker, free_port
+from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.tools.simulate import TrafficSimulator
 from tests.integration.harness import Stack, TopicCollector
 from tests.integration.web_stack import small_catalogue
 

@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import pytest
 
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.processes import get_json
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.processes import get_json
 from tests.integration.harness import Stack, by_category, categories_of
 
 pytestmark = pytest.mark.integration

@@ -3,18 +3,17 @@ started before its broker."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from stream_apps.broker import EmbeddedBroker, free_port
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.privacy import forget_user
-from stream_apps.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import EmbeddedBroker, free_port
 from stream_apps.settings import Settings
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.privacy import forget_user
+from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
 from tests.integration.harness import Stack, TopicCollector
 
 pytestmark = pytest.mark.integration
@@ -126,7 +125,7 @@ def test_a_worker_started_before_its_broker_waits_and_then_works(tmp_path: Path)
     finally:
         if worker.poll() is None:
             stop_process(worker, kill=True)
-    waiting_lines = [l for l in log.read_text().splitlines() if "waiting for Kafka" in l]
+    waiting_lines = [line for line in log.read_text().splitlines() if "waiting for Kafka" in line]
     assert len(waiting_lines) == 1, waiting_lines
 
 

@@ -19,13 +19,13 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_apps.broker import free_port
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.kafka_clients import producer
-from stream_apps.processes import get_json, spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import free_port
+from stream_apps.kafka.clients import producer
+from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings, env_name
-from stream_apps.topics import TopicNames
-from stream_apps.worker import wait_for_topics
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.processes import get_json, spawn_worker, stop_process, wait_ready
+from stream_apps.worker.run import wait_for_topics
 from tests.integration.harness import TopicCollector
 
 pytestmark = pytest.mark.integration
@@ -69,7 +69,7 @@ def _stall_repairs(web_port: int) -> float:
 class PartitionStalled(AssertionError):
     """A surviving worker holds an event partition with unread messages and does not read it.
 
-    Issue #7, seen in about half the runs before stream_apps.faust_fixes: Faust dropped
+    Issue #7, seen in about half the runs before stream_apps.kafka.patches.faust_fixes: Faust dropped
     the events it fetched while handing the killed worker's partitions to the agents,
     with aiokafka's position already past them. The partition watchdog repairs any such
     stall within ``partition_stall_s`` (10 s), well inside the 45 s this test waits.

@@ -30,11 +30,11 @@ from typing import Iterator
 import orjson
 import pytest
 
-from stream_apps.broker import free_port, port_in_use, tansu_binary
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.kafka_clients import BrokerRejected, BrokerUnreachable, probe_bootstrap
-from stream_apps.processes import get_json, spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import free_port, port_in_use, tansu_binary
+from stream_apps.kafka.clients import BrokerRejected, BrokerUnreachable, probe_bootstrap
 from stream_apps.settings import Settings
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.processes import get_json, spawn_worker, stop_process, wait_ready
 from tests.integration.tls_proxy import Pki, TlsTerminator, make_pki
 
 pytestmark = pytest.mark.integration

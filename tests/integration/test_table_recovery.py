@@ -1,4 +1,4 @@
-"""Faust table recovery on the embedded broker is exact with ``stream_apps.kafka_compat``.
+"""Faust table recovery on the embedded broker is exact with ``stream_apps.kafka.patches.tansu_compat``.
 
 A worker subprocess (``recovery_app.py``) folds keyed updates into a memory table with a
 changelog. We stop it (SIGTERM, then SIGKILL), start a new one and compare the table it
@@ -268,7 +268,7 @@ def test_end_offsets_corrected_from_fetch_highwater(bootstrap: str) -> None:
     import faust
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-    from stream_apps import kafka_compat
+    from stream_apps.kafka.patches import tansu_compat as kafka_compat
 
     topic = names_for("ends")["topic"]
     create_topic(bootstrap, topic)
@@ -312,7 +312,7 @@ def test_apply_is_idempotent() -> None:
     code = """
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as T
 from aiokafka.consumer.group_coordinator import GroupCoordinator as G
-from stream_apps import kafka_compat as kc
+from stream_apps.kafka.patches import tansu_compat as kafka_compat as kc
 assert not kc.kafka_compat_applied()
 kc.apply_kafka_compat()
 funcs = (T._create_worker_consumer, T._create_client_consumer, T._highwaters,

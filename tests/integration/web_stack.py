@@ -18,13 +18,13 @@ from typing import Any, Iterator
 
 import orjson
 
-from stream_apps.broker import EmbeddedBroker, free_port
-from stream_apps.catalogue import load_builtin_catalogue
-from stream_apps.kafka_clients import producer
-from stream_apps.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.kafka.broker import EmbeddedBroker, free_port
+from stream_apps.kafka.clients import producer
+from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings
-from stream_apps.topics import TopicNames
-from stream_apps.worker import wait_for_topics
+from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
+from stream_apps.worker.run import wait_for_topics
 
 
 @contextmanager

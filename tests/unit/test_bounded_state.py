@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.covisit import CovisitConfig, Covisitation
+from engine.covisit import Covisitation, CovisitConfig
 from engine.trending import Trending, TrendingConfig
 
 T0 = 1_732_262_400.0

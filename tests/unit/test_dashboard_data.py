@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from stream_apps.dashboard_data import feedback, rates, series
-from stream_apps.metrics import WorkerMetrics, latency_percentiles, scene_label_of
-from stream_apps.openapi import openapi_spec
+from stream_apps.worker.dashboard_data import feedback, rates, series
+from stream_apps.worker.metrics import WorkerMetrics, latency_percentiles, scene_label_of
+from stream_apps.worker.openapi import openapi_spec
 
 
 def test_latency_percentiles_cover_only_the_window() -> None:

@@ -4,7 +4,7 @@ the Dockerfile, the topic script, the dashboard and the traffic generator.
 What can run here runs (the topic script against a stand-in ``kafka-topics.sh``, the
 traffic generator's dry run); the rest is parsed and checked against the code it must
 agree with: setting names from ``stream_apps.settings``, topic names from
-``stream_apps.topics``, metric names from ``stream_apps.metrics``. Schemas: the Compose
+``stream_apps.kafka.topics``, metric names from ``stream_apps.worker.metrics``. Schemas: the Compose
 Specification (vendored in deploy/schemas) and Kubernetes' own (``kubernetes-validate``,
 offline); KEDA and Strimzi kinds have no packaged schema, so their structure is checked
 here.
@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
+from stream_apps.kafka.topics import COMPACTED, EVENT_TOPICS, SINGLE_PARTITION, TopicNames
 from stream_apps.settings import Settings, env_name, from_env
-from stream_apps.topics import COMPACTED, EVENT_TOPICS, SINGLE_PARTITION, TopicNames
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -256,7 +256,7 @@ def test_compose_prometheus_scrapes_every_worker_and_grafana_is_provisioned() ->
 
 
 def test_dashboard_queries_only_metrics_the_worker_exports() -> None:
-    from stream_apps.metrics import WorkerMetrics
+    from stream_apps.worker.metrics import WorkerMetrics
 
     exported = set()
     for family in WorkerMetrics().registry.collect():

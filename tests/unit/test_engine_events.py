@@ -10,7 +10,13 @@ import pytest
 from engine.config import ValidationConfig
 from engine.errors import EngineError, InvalidEvent
 from engine.events import (
-    Impression, Interaction, ItemDelete, ItemUpsert, parse_event, parse_item, parse_timestamp,
+    Impression,
+    Interaction,
+    ItemDelete,
+    ItemUpsert,
+    parse_event,
+    parse_item,
+    parse_timestamp,
 )
 
 NOW = 1_732_262_400.0  # 2024-11-22T08:00:00Z

@@ -13,8 +13,13 @@ from engine.config import InterestConfig
 from engine.errors import InvalidEvent
 from engine.events import Interaction
 from engine.interests import (
-    DecayedVector, UserState, apply_interaction, deserialize_state, event_fingerprint,
-    interest_at, serialize_state,
+    DecayedVector,
+    UserState,
+    apply_interaction,
+    deserialize_state,
+    event_fingerprint,
+    interest_at,
+    serialize_state,
 )
 
 CFG = InterestConfig()

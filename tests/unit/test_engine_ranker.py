@@ -14,8 +14,6 @@ from engine.config import ConfigError, InterestConfig, RecommendConfig
 from engine.encoder import HashingEncoder
 from engine.errors import DimensionMismatch, InvalidEvent
 from engine.events import Interaction, ItemUpsert
-from engine.index import BruteForceIndex
-from engine.interests import InterestView, UserState, apply_interaction
 from engine.features import (
     COLUMN,
     FEATURE_NAMES,
@@ -28,6 +26,8 @@ from engine.features import (
     merge_sources,
     user_context,
 )
+from engine.index import BruteForceIndex
+from engine.interests import InterestView, UserState, apply_interaction
 from engine.ranker import (
     DefaultScorer,
     ModelFormatError,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream_apps.bench import BenchOptions, bytes_per_user, parse_sizes, percentiles, table_rows
-from stream_apps.bench_ann import bench_ann, realistic_vectors
+from stream_apps.tools.bench import BenchOptions, bytes_per_user, parse_sizes, percentiles, table_rows
+from stream_apps.tools.bench_ann import bench_ann, realistic_vectors
 
 
 def _base(count: int = 100, dim: int = 32) -> np.ndarray:
@@ -85,8 +85,8 @@ def test_collector_wait_ends_on_count_or_stall() -> None:
     import threading
     import time
 
-    from stream_apps.bench import Collector
     from stream_apps.settings import Settings
+    from stream_apps.tools.bench import Collector
 
     collector = Collector(Settings(), "unused")  # never started: we fill .times by hand
     feeder = threading.Thread(target=lambda: [collector.times.append(time.time()) or time.sleep(0.01)
@@ -102,7 +102,7 @@ def test_collector_wait_ends_on_count_or_stall() -> None:
 
 
 def test_one_build_measures_every_size() -> None:
-    from stream_apps.bench_ann import bench_ann_sizes
+    from stream_apps.tools.bench_ann import bench_ann_sizes
 
     seen: list[int] = []
     results = bench_ann_sizes(_base(), (1500, 500), queries=20, on_result=lambda r: seen.append(r["items"]))

@@ -11,7 +11,13 @@ import pytest
 
 from engine.baselines import CovisitRecommender, PopularRecommender
 from engine.evaluation import (
-    EvaluationError, coverage, hit_rank, metrics_from_ranks, replay, warmup_count, windowed,
+    EvaluationError,
+    coverage,
+    hit_rank,
+    metrics_from_ranks,
+    replay,
+    warmup_count,
+    windowed,
 )
 from engine.events import Interaction
 
@@ -128,7 +134,7 @@ def test_popular_survives_decades_of_decay() -> None:
 
 def test_evaluate_keeps_embeddings_by_content(tmp_path: Path) -> None:
     from engine.encoder import HashingEncoder
-    from stream_apps.evaluate import encode_texts
+    from stream_apps.tools.embeddings import encode_texts
 
     class Counting(HashingEncoder):
         calls = 0

@@ -8,9 +8,15 @@ import numpy as np
 from engine.config import InterestConfig
 from engine.events import Interaction
 from engine.interests import (
-    UserState, apply_interaction, deserialize_state, is_inactive, last_seen, seen_at, serialize_state,
+    UserState,
+    apply_interaction,
+    deserialize_state,
+    is_inactive,
+    last_seen,
+    seen_at,
+    serialize_state,
 )
-from stream_apps.agents.control import partition_of, sweep_partition
+from stream_apps.worker.agents.control import partition_of, sweep_partition
 
 YEAR = 365 * 86400.0
 NOW = 1_800_000_000.0

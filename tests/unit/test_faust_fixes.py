@@ -1,4 +1,4 @@
-"""stream_apps.faust_fixes: the flush Faust runs before every offset commit really waits.
+"""stream_apps.kafka.patches.faust_fixes: the flush Faust runs before every offset commit really waits.
 
 The broker side of the fixes (the recovery hand-over, the seek to committed offsets) is
 exercised by tests/integration/test_crash_exactly_once.py and test_scale_out.py.
@@ -14,7 +14,7 @@ from typing import Any
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
-from stream_apps.faust_fixes import apply_faust_fixes, faust_fixes_applied
+from stream_apps.kafka.patches.faust_fixes import apply_faust_fixes, faust_fixes_applied
 
 
 class SlowChannel:

@@ -12,8 +12,12 @@ from engine.features import N_FEATURES
 from engine.feedback import Example
 from engine.ranker import OnlineRanker, RankerConfig, RankerMetrics
 from engine.trainer import Published
-from stream_apps.model_updates import (
-    MODEL_FORMAT, example_from_wire, example_to_wire, model_message, parse_model_message,
+from stream_apps.worker.model_updates import (
+    MODEL_FORMAT,
+    example_from_wire,
+    example_to_wire,
+    model_message,
+    parse_model_message,
 )
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from stream_apps.partition_watchdog import (
-    REJOIN, SEEK, PartitionReading, StallDetector, repair_action,
+from stream_apps.kafka.patches.partition_watchdog import (
+    REJOIN,
+    SEEK,
+    PartitionReading,
+    StallDetector,
+    repair_action,
 )
 
 

@@ -1,4 +1,4 @@
-"""stream_apps.security: one set of settings, translated for faust, aiokafka and kafka-python.
+"""stream_apps.kafka.security: one set of settings, translated for faust, aiokafka and kafka-python.
 
 The TLS path runs for real in tests/integration/test_security.py; SASL cannot (the embedded
 broker has no usable SASL), so here the SASL translation is checked as far as the clients'
@@ -13,7 +13,7 @@ from pathlib import Path
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from stream_apps.security import aiokafka_kwargs, faust_credentials, kafka_python_kwargs, ssl_context
+from stream_apps.kafka.security import aiokafka_kwargs, faust_credentials, kafka_python_kwargs, ssl_context
 from stream_apps.settings import Settings
 from tests.integration.tls_proxy import make_pki
 

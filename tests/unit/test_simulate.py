@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stream_apps import catalogue as catalogue_mod
-from stream_apps import simulate as simulate_mod
-from stream_apps.catalogue import (
+from stream_apps.tools import catalogue as catalogue_mod
+from stream_apps.tools import simulate as simulate_mod
+from stream_apps.tools.catalogue import (
     DEFAULT_N,
     DEFAULT_SEED,
     builtin_catalogue_path,
@@ -23,7 +23,7 @@ from stream_apps.catalogue import (
     load_builtin_catalogue,
     top_categories,
 )
-from stream_apps.simulate import SCENES, SimConfig, TrafficSimulator
+from stream_apps.tools.simulate import SCENES, SimConfig, TrafficSimulator
 
 T0 = 1_732_262_400.0
 
@@ -128,7 +128,7 @@ def test_generate_catalogue_is_deterministic_per_seed() -> None:
 
 
 def test_shipped_file_matches_the_generator() -> None:
-    """The data file is what ``python -m stream_apps.catalogue`` writes; regenerate if this fails."""
+    """The data file is what ``python -m stream_apps.tools.catalogue`` writes; regenerate if this fails."""
     shipped = builtin_catalogue_path().read_text(encoding="utf-8")
     assert shipped == dumps_catalogue(generate_catalogue(DEFAULT_N, DEFAULT_SEED))
     assert builtin_catalogue_path().stat().st_size < 2_000_000

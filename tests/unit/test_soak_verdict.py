@@ -1,4 +1,4 @@
-"""stream_apps.soak.levelling_verdict: the pure part of ``streamrec bench --soak``."""
+"""stream_apps.tools.soak.levelling_verdict: the pure part of ``streamrec bench --soak``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from stream_apps.soak import levelling_verdict, process_rss_mb
+from stream_apps.tools.soak import levelling_verdict, process_rss_mb
 
 T = [10.0 * i for i in range(60)]  # ten minutes, one sample every 10 s
 
@@ -59,7 +59,7 @@ def test_rss_of_this_process_is_read_from_proc() -> None:
 
 
 def test_report_states_bounds_and_whether_the_worker_kept_up() -> None:
-    from stream_apps.soak import SoakOptions, build_report
+    from stream_apps.tools.soak import SoakOptions, build_report
 
     options = SoakOptions(rate=100.0, user_ttl_s=60.0, sweep_interval_s=10.0, items=3000)
     samples = [{"t_s": 10.0 * i, "rss_mb": 800.0, "users": min(i, 7) * 1000, "covisit_pairs": 4000,

@@ -1,0 +1,60 @@
+"""Every change streamrec makes to Faust and aiokafka internals, behind one boundary.
+
+The patches reach private attributes of exactly the library versions pinned in
+``pyproject.toml``. :func:`apply_patches` checks those versions, and that every patched
+attribute is still there, before it touches anything: a worker on other versions stops at
+start-up with a message saying what differs, instead of running with half-applied fixes.
+
+* :mod:`.tansu_compat`: the embedded Tansu broker's wrong latest offsets, fetch wait and
+  slow group leave (``apply_kafka_compat``, ``faust_broker_settings``);
+* :mod:`.faust_fixes`: failover bugs that drop events or commit past them;
+* :mod:`.partition_watchdog`: notices and repairs a partition the consumer stopped reading.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from stream_apps.kafka.patches.faust_fixes import apply_faust_fixes, faust_fixes_applied
+from stream_apps.kafka.patches.tansu_compat import (
+    apply_kafka_compat,
+    faust_broker_settings,
+    kafka_compat_applied,
+)
+
+__all__ = ["PATCHED_VERSIONS", "UnsupportedLibraryVersion", "apply_patches", "check_versions",
+           "faust_broker_settings", "patches_applied"]
+
+#: The versions whose internals the patches were written against and tested on.
+PATCHED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
+
+
+class UnsupportedLibraryVersion(RuntimeError):
+    """An installed Faust or aiokafka is not the version the patches were written for."""
+
+
+def check_versions(installed: dict[str, str] | None = None) -> None:
+    """Raise :class:`UnsupportedLibraryVersion` unless every patched library is the pinned
+    version (``installed`` maps package -> version; default: what is installed here)."""
+    if installed is None:
+        installed = {name: metadata.version(name) for name in PATCHED_VERSIONS}
+    wrong = {name: installed.get(name) for name, want in PATCHED_VERSIONS.items()
+             if installed.get(name) != want}
+    if wrong:
+        found = ", ".join(f"{name} {version}" for name, version in wrong.items())
+        wanted = ", ".join(f"{name}=={PATCHED_VERSIONS[name]}" for name in wrong)
+        raise UnsupportedLibraryVersion(
+            f"streamrec patches private internals of {wanted}, but found {found}. "
+            f"Install the pinned versions (pip install {' '.join(repr(n + '==' + PATCHED_VERSIONS[n]) for n in wrong)}); "
+            "running with other versions could lose events on failover.")
+
+
+def apply_patches(fetch_max_wait_ms: int) -> None:
+    """Check the library versions, then apply every patch (idempotent)."""
+    check_versions()
+    apply_kafka_compat(fetch_max_wait_ms=fetch_max_wait_ms)
+    apply_faust_fixes()
+
+
+def patches_applied() -> bool:
+    return kafka_compat_applied() and faust_fixes_applied()

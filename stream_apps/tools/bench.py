@@ -1,0 +1,514 @@
+"""``streamrec bench``: speed against this machine's physical limits, in one run.
+
+Each measurement is paired with the limit it should be read against:
+
+- worker throughput (events in -> recommendations out, backlog drained) against a
+  pass-through Faust agent that forwards events unchanged, on the same broker;
+- event produced -> recommendation consumed latency at fixed rates;
+- the HNSW index against exact brute-force search on the same vectors (recall@10,
+  queries per second and speed-up; see :mod:`stream_apps.tools.bench_ann` for the vectors);
+- encoder items/s (tokenise + forward + pool + normalise) against the bare forward pass;
+- serialized bytes per user state and index bytes per item.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import orjson
+
+from engine.config import EncoderConfig, InterestConfig
+from engine.events import Interaction
+from engine.interests import UserState, apply_interaction, serialize_state
+from stream_apps.settings import Settings
+from stream_apps.tools.bench_ann import bench_ann_sizes
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    quick: bool = False
+    json_out: Path | None = None
+    ann_sizes: tuple[int, ...] | None = None  # None: 20k quick, 100k full
+    ann_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ann_sizes is not None and (not self.ann_sizes or min(self.ann_sizes) < 100):
+            raise ValueError(f"ANN sizes must be at least 100 items, got {self.ann_sizes}")
+
+    @property
+    def ann_items(self) -> tuple[int, ...]:
+        if self.ann_sizes is not None:
+            return self.ann_sizes
+        # 1M items take ~10 min to build on 2 cores: ask for it with --ann-items.
+        return (20_000,) if self.quick else (100_000,)
+
+    @property
+    def throughput_events(self) -> int:
+        return 3_000 if self.quick else 10_000
+
+    @property
+    def catalogue_items(self) -> int:
+        return 300 if self.quick else 3_000
+
+    @property
+    def rates(self) -> tuple[int, ...]:
+        # Full mode stops at the first rate the worker cannot keep up with.
+        return (50, 200) if self.quick else (50, 100, 200, 400, 800)
+
+    @property
+    def rate_seconds(self) -> float:
+        return 3.0 if self.quick else 10.0
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    """``"100k,1M"`` or ``"100000,1000000"`` -> ``(100000, 1000000)``.
+
+    >>> parse_sizes("20k, 1M")
+    (20000, 1000000)
+    """
+    sizes = []
+    for part in text.split(","):
+        part = part.strip().lower()
+        scale = {"k": 1_000, "m": 1_000_000}.get(part[-1:], 1)
+        try:
+            sizes.append(int(float(part[:-1] if scale > 1 else part) * scale))
+        except ValueError:
+            raise ValueError(f"not a size: {part!r} (use e.g. 100000, 100k or 1M)") from None
+    return tuple(sizes)
+
+
+def _say(text: str) -> None:
+    print(f"● {text}", file=sys.stderr, flush=True)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p99/p999 in the values' unit (None when there are no values)."""
+    if not values:
+        return {"p50": None, "p99": None, "p999": None}
+    array = np.asarray(values, dtype=np.float64)
+    return {name: round(float(np.percentile(array, q)), 2)
+            for name, q in (("p50", 50), ("p99", 99), ("p999", 99.9))}
+
+
+# --- in-process measurements -------------------------------------------------------
+
+def bench_encoder(texts: list[str], config: EncoderConfig,
+                  extra: list[str] | None = None) -> tuple[dict[str, Any], np.ndarray]:
+    """Catalogue ingest rate against the bare forward pass on the same batches.
+
+    Returns the vectors of ``texts`` and then of ``extra`` (encoded once, untimed).
+    """
+    from engine.encoder import HFTextEncoder
+
+    encoder = HFTextEncoder(config)
+    # The same batches as encode() makes (sorted by length), tokenised beforehand.
+    order = np.argsort([len(t) for t in texts])
+    size = config.batch_size
+    batches = [encoder._tokenizer([texts[i] for i in order[s:s + size]], padding=True, truncation=True,
+                                  max_length=config.max_length, return_tensors="pt")
+               for s in range(0, len(texts), size)]
+    torch = encoder._torch
+
+    def forward() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                encoder._model(**batch)
+
+    encoder.encode(texts[:64])  # warm up allocations
+    full_s = forward_s = float("inf")
+    vectors = np.zeros((0, encoder.dim), np.float32)
+    # Interleaved, best of two: other load on the machine hits both alike.
+    for _ in range(2):
+        started = time.perf_counter()
+        forward()
+        forward_s = min(forward_s, time.perf_counter() - started)
+        started = time.perf_counter()
+        vectors = encoder.encode(texts)
+        full_s = min(full_s, time.perf_counter() - started)
+    latencies = []
+    for n, text in enumerate(texts[:60]):
+        started = time.perf_counter()
+        encoder.encode_query(f"{text} {n}")  # distinct: never a cache hit
+        latencies.append(1000 * (time.perf_counter() - started))
+    if extra:
+        vectors = np.vstack([vectors, encoder.encode(extra)])
+    return {
+        "items_per_s": round(len(texts) / full_s, 1), "forward_items_per_s": round(len(texts) / forward_s, 1),
+        "texts": len(texts), "batch_size": size, "torch_threads": config.torch_threads or "default",
+        "query_ms": percentiles(latencies[10:]),
+    }, vectors
+
+
+def bytes_per_user(dim: int, seed: int = 0) -> int:
+    """Serialized size of a user state that has filled every bounded field."""
+    rng = np.random.default_rng(seed)
+    config = InterestConfig()
+    state = UserState.new(dim)
+    for n in range(60):
+        vec = rng.normal(size=dim).astype(np.float32)
+        vec /= np.linalg.norm(vec)
+        kind = ("click", "purchase", "search")[n % 3]
+        event = Interaction(kind, "u-000001", ts=1.7e9 + n, item_id=f"sku-{n:06d}",
+                            query="trail shoes" if kind == "search" else None,
+                            scene=("home", "search", "cart")[n % 3], event_id=f"e-{n:08d}")
+        state = apply_interaction(state, event, vec, vec if kind == "search" else None, config)
+    return len(serialize_state(state))
+
+
+# --- through the broker ------------------------------------------------------------
+
+class Collector(threading.Thread):
+    """Consumes one topic; records when each triggering event's recommendation arrived,
+    and the worker's own time stamp on it.
+
+    With ``from_end`` it starts at the topic's end, which must exist: a collector that
+    first reads through the recommendations of an earlier phase reports its own catch-up
+    as the worker's latency (that was the 0.5-0.7 s tail at 50 events/s in the first
+    quick runs). ``ready`` is set once every partition's position is known. Without it,
+    it reads a fresh topic from its start (which may not exist yet: seeking to the end
+    of a topic that appears once the first records are written would skip those).
+    """
+
+    def __init__(self, settings: Settings, topic: str, from_end: bool = False) -> None:
+        super().__init__(daemon=True, name=f"collect-{topic}")
+        self.settings, self.topic, self.from_end = settings, topic, from_end
+        self.arrived: dict[str, float] = {}
+        self.published: dict[str, float] = {}  # event id -> the worker's ts on its recommendation
+        self.times: list[float] = []
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        from kafka import TopicPartition
+
+        from stream_apps.kafka.clients import consumer
+
+        if self.from_end:
+            cons = consumer(self.settings)
+            partitions = cons.partitions_for_topic(self.topic) or set()
+            if not partitions:
+                cons.close()
+                raise RuntimeError(f"{self.topic} does not exist: cannot start at its end")
+            assigned = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+            cons.assign(assigned)
+            cons.seek_to_end(*assigned)
+            for tp in assigned:
+                cons.position(tp)  # resolves the end offset now, before anything is produced
+        else:
+            cons = consumer(self.settings, self.topic, auto_offset_reset="earliest")
+        try:
+            while not self._halt.is_set():
+                batches = cons.poll(timeout_ms=100)
+                self.ready.set()
+                now = time.time()
+                for records in batches.values():
+                    for record in records:
+                        msg = orjson.loads(record.value)
+                        event_id = msg.get("event_id") or (msg.get("trigger") or {}).get("event_id")
+                        self.times.append(now)
+                        if event_id and event_id not in self.arrived:
+                            self.arrived[event_id] = now
+                            if isinstance(msg.get("ts"), (int, float)):
+                                self.published[event_id] = float(msg["ts"])
+        finally:
+            cons.close()
+
+    def wait_for(self, count: int, start_s: float = 120.0, stall_s: float = 15.0, cap_s: float = 900.0) -> None:
+        """Until ``count`` records came, or none for ``stall_s`` once they flow (``start_s``
+        for the first one: a starting worker), or ``cap_s`` in all. A slow worker on a busy
+        machine still drains its whole backlog, so the next phase starts from an idle worker."""
+        started = last_change = time.monotonic()
+        seen = len(self.times)
+        while len(self.times) < count:
+            now = time.monotonic()
+            if len(self.times) != seen:
+                seen, last_change = len(self.times), now
+            limit = stall_s if seen else start_s
+            if now - last_change > limit or now - started > cap_s:
+                return
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
+def _drain_rate(times: list[float]) -> float:
+    return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+
+
+def _event(n: int, items: list[str], rng: random.Random, tag: str) -> tuple[str, bytes, bytes]:
+    user = f"bu{rng.randrange(500)}"
+    event_id = f"{tag}-{n}"
+    value = orjson.dumps({"event_id": event_id, "user_id": user, "item_id": rng.choice(items),
+                          "ts": time.time()})
+    return event_id, user.encode(), value
+
+
+def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) -> None:
+    rng = random.Random(1)
+    for i in range(n):
+        _, key, value = _event(i, items, rng, tag)
+        prod.send(topic, key=key, value=value)
+    prod.flush()
+
+
+def _measure_drain(settings: Settings, collect_topic: str, produce: Callable[[], None],
+                   n: int) -> tuple[float, int]:
+    collector = Collector(settings, collect_topic)
+    collector.start()
+    collector.ready.wait(15)
+    produce()
+    collector.wait_for(n)
+    collector.stop()
+    collector.join(5)
+    return _drain_rate(collector.times), len(collector.times)
+
+
+def _paced_rate(prod: Any, topic: str, collector: Collector, rate: int, seconds: float,
+                item_ids: list[str], rng: random.Random, grace_s: float = 10.0) -> dict[str, Any]:
+    """Send ``rate`` events/s for ``seconds``; latency percentiles of their recommendations.
+
+    Each latency is split at the worker's time stamp on the recommendation: ``to_worker``
+    (produce, broker, the worker's fetch and its work) and ``to_reader`` (the worker's
+    send, broker, our fetch). Same host, same clock.
+    """
+    sent: dict[str, float] = {}
+    total = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(total):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        event_id, key, value = _event(i, item_ids, rng, f"lat{rate}")
+        sent[event_id] = time.time()
+        prod.send(topic, key=key, value=value)
+    prod.flush()
+    achieved = total / max(time.monotonic() - start, 1e-9)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and sum(e in collector.arrived for e in sent) < total:
+        time.sleep(0.2)
+    got = [e for e in sent if e in collector.arrived]
+    latencies = [1000 * (collector.arrived[e] - sent[e]) for e in got]
+    legs = [e for e in got if e in collector.published]
+    result = {**percentiles(latencies), "sent": total, "received": len(got), "achieved_rate": round(achieved, 1),
+              "to_worker_ms": percentiles([1000 * (collector.published[e] - sent[e]) for e in legs]),
+              "to_reader_ms": percentiles([1000 * (collector.arrived[e] - collector.published[e]) for e in legs])}
+    # Behind: events still unanswered after the grace period, or a median over a second.
+    result["saturated"] = len(got) < 0.99 * total or (result["p50"] or 0.0) > 1000.0
+    return result
+
+
+def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict[str, Any]],
+                 run_dir: Path) -> dict[str, Any]:
+    from stream_apps.kafka.broker import EmbeddedBroker, free_port
+    from stream_apps.kafka.clients import producer
+    from stream_apps.kafka.topics import TopicNames
+    from stream_apps.tools.bench_passthrough import PASSTHROUGH_OUT
+    from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
+    from stream_apps.worker.run import wait_for_topics
+
+    out: dict[str, Any] = {}
+    n = options.throughput_events
+    item_ids = [str(i["item_id"]) for i in catalogue]
+    with ExitStack() as stack:
+        broker = EmbeddedBroker(port=free_port(), log_path=run_dir / "broker.log").start()
+        stack.callback(broker.stop)
+        prefix = f"bench{uuid.uuid4().hex[:6]}-"
+        settings = settings.with_overrides({"bootstrap_servers": broker.bootstrap_servers,
+                                            "topic_prefix": prefix})
+        prod = producer(settings, linger_ms=0)
+        stack.callback(prod.close)
+
+        # 1. the pass-through agent drains a backlog of n events (its own topic prefix)
+        pt_settings = settings.with_overrides({"topic_prefix": prefix + "pt-"})
+        wait_for_topics(pt_settings, max_wait_s=10)
+        _say(f"pass-through agent: draining {n:,} events")
+        pt_names = TopicNames.of(pt_settings)
+        _produce_backlog(prod, pt_names.click, n, item_ids, "pt")
+        import subprocess
+
+        log = open(run_dir / "passthrough.log", "ab")  # noqa: SIM115
+        stack.callback(log.close)
+        from stream_apps.tools.processes import worker_env
+
+        started: list[subprocess.Popen[bytes]] = []
+
+        def start_passthrough() -> None:
+            # Only once the collector knows where the topic ends: what the agent forwards
+            # before that would be missed.
+            started.append(subprocess.Popen(
+                [sys.executable, "-m", "stream_apps.tools.bench_passthrough"],
+                env=worker_env(pt_settings, {"STREAMREC_WEB_PORT": str(free_port())}),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+        try:
+            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n)
+        finally:
+            for pt in started:
+                stop_process(pt, timeout=5)
+        out["passthrough_eps"] = round(rate, 1)
+        out["passthrough_received"] = got
+
+        # 2. the worker: catalogue, then the same backlog, then paced rates
+        wait_for_topics(settings, max_wait_s=10)
+        names = TopicNames.of(settings)
+        web_port = free_port()
+        worker = spawn_worker(settings, web_port, run_dir / "worker.log")
+        stack.callback(stop_process, worker)
+        _say(f"worker: loading {len(catalogue)} items")
+        for item in catalogue:
+            prod.send(names.items, key=str(item["item_id"]).encode(), value=orjson.dumps(item))
+        prod.flush()
+        health = wait_ready(web_port, worker, timeout=300)
+        deadline = time.monotonic() + 300
+        while health.get("index_items", 0) < len(catalogue) and time.monotonic() < deadline:
+            time.sleep(0.3)
+            health = wait_ready(web_port, worker, timeout=60)
+        _say(f"worker: draining {n:,} events")
+        rate, got = _measure_drain(settings, names.recommendations,
+                                   lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n)
+        out["throughput_eps"] = round(rate, 1)
+        out["throughput_received"] = got
+
+        time.sleep(2.0)  # let the worker finish the backlog's commits before timing single events
+        by_rate: dict[str, Any] = {}
+        collector = Collector(settings, names.recommendations, from_end=True)
+        collector.start()
+        collector.ready.wait(15)
+        rng = random.Random(2)
+        for r in options.rates:
+            _say(f"latency at {r} events/s for {options.rate_seconds:.0f} s")
+            by_rate[str(r)] = _paced_rate(prod, names.click, collector, r, options.rate_seconds, item_ids, rng)
+            if by_rate[str(r)]["saturated"] and not options.quick:
+                _say(f"the worker does not keep up with {r} events/s: higher rates skipped")
+                break
+        collector.stop()
+        collector.join(5)
+        out["latency_by_rate"] = by_rate
+        # The headline latency: the highest rate the worker kept up with.
+        kept_up = [int(r) for r, v in by_rate.items() if not v["saturated"]]
+        out["latency_rate"] = max(kept_up) if kept_up else options.rates[0]
+        out["latency_ms"] = {key: by_rate[str(out["latency_rate"])][key] for key in ("p50", "p99", "p999")}
+    return out
+
+
+# --- the command ---------------------------------------------------------------------
+
+def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
+    """The bench table: (measure, value, what it is read against, ratio)."""
+    def ratio(a: Any, b: Any) -> str:
+        return f"{a / b:.2f}" if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b else "-"
+
+    rows: list[tuple[str, Any, Any, Any]] = []
+    if "throughput_eps" in result:
+        tp, pt, lat = result["throughput_eps"], result["passthrough_eps"], result["latency_ms"]
+        rows += [
+            ("worker throughput (events/s)", tp, f"pass-through {pt}", ratio(tp, pt)),
+            (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s",
+             f"{lat['p50']}/{lat['p99']}/{lat['p999']}", "", ""),
+        ]
+        for r, v in result["latency_by_rate"].items():
+            legs = f"p99 legs {v['to_worker_ms']['p99']} + {v['to_reader_ms']['p99']}"
+            rows.append((f"  at {r}/s (received/sent)", f"{v['p50']}/{v['p99']}/{v['p999']}",
+                         f"{v['received']}/{v['sent']}{' (behind)' if v['saturated'] else ''}", legs))
+    for ann in result.get("ann", []):
+        k, ef = ann["k"], ann["ef_search"]
+        rows += [
+            (f"HNSW {ann['items']:,}: recall@{k}, qps",
+             f"{ann['recall']}, {ann['hnsw_qps']:,.0f} qps",
+             f"brute force 1.0, {ann['brute_force_qps']:,.0f} qps", f"{ann['speedup']}x faster"),
+            ("  build s (so far), query ms", f"{ann['build_s']} / {ann['brute_force_build_s']}",
+             f"{ann['hnsw_query_ms']} / {ann['brute_force_query_ms']} ms", ""),
+            (f"  recall at ef {'/'.join(ann['recall_by_ef'])} (worker: {ef})", "/".join(map(str, ann["recall_by_ef"].values())),
+             "", ""),
+            ("  index bytes per item", ann["bytes_per_item"], f"raw vector {4 * result['dim']}",
+             ratio(ann["bytes_per_item"], 4 * result["dim"])),
+        ]
+    if "encoder" in result:
+        enc = result["encoder"]
+        rows += [
+            ("encoder items/s (ingest)", enc["items_per_s"], f"forward pass {enc['forward_items_per_s']}",
+             ratio(enc["items_per_s"], enc["forward_items_per_s"])),
+            ("encoder query ms p50/p99", f"{enc['query_ms']['p50']}/{enc['query_ms']['p99']}", "", ""),
+            ("bytes per user state", result["bytes_per_user"], "", ""),
+        ]
+    return rows
+
+
+def print_table(result: dict[str, Any]) -> None:
+    rows = table_rows(result)
+    header = ("measure", "value", "against", "ratio")
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:
+        for row in (header, *rows):
+            print(" | ".join(str(c) for c in row))
+        return
+    table = Table(title=f"streamrec bench ({'quick' if result['quick'] else 'full'}); "
+                        "a shared 2-core machine: numbers are noisy, compare the ratios")
+    for i, name in enumerate(header):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*(str(c) for c in row))
+    Console(width=120).print(table)
+    if "latency_by_rate" in result:
+        print("latency legs: produced -> the worker's time stamp on the recommendation (broker, the worker's "
+              "fetch and work) + that stamp -> our consumer (the worker's send, broker, our fetch)")
+
+
+def run_bench(settings: Settings, options: BenchOptions) -> int:
+    from stream_apps.tools.catalogue import load_builtin_catalogue
+
+    started = time.perf_counter()
+    run_dir = Path(settings.data_dir) / "bench"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    catalogue = load_builtin_catalogue()
+    texts = [". ".join(p for p in (str(i.get("title", "")), str(i.get("description", ""))) if p)
+             for i in catalogue]
+    # Quick: 256 texts are the ANN's centres too. Full: the encoder is timed (twice) on
+    # 1,024 texts and all 3,000 are the centres (the ANN vectors were calibrated on them).
+    timed, extra = (texts[:256], []) if options.quick else (texts[:1024], texts[1024:])
+    result: dict[str, Any] = {"quick": options.quick}
+    if options.ann_only:
+        from dataclasses import replace
+
+        from engine.encoder import HFTextEncoder
+        from stream_apps.tools.embeddings import encode_texts
+
+        _say(f"encoding {len(timed) + len(extra)} catalogue texts (the ANN vectors' centres)")
+        vectors = encode_texts(HFTextEncoder(replace(settings.encoder_config(), torch_threads=0)), timed + extra,
+                               "encoding", quiet=False, cache_dir=Path(settings.data_dir) / "evaluate" / "embeddings")
+    else:
+        _say(f"encoder: {len(timed)} catalogue texts")
+        result["encoder"], vectors = bench_encoder(timed, settings.encoder_config(), extra)
+        result["bytes_per_user"] = bytes_per_user(int(vectors.shape[1]))
+    result["dim"] = int(vectors.shape[1])
+    result["ann_centres"] = len(vectors)
+    sizes = ", ".join(f"{n:,}" for n in options.ann_items)
+    _say(f"HNSW vs brute force: one index grown to {sizes} items around {len(vectors):,} real vectors")
+
+    def said(r: dict[str, Any]) -> None:
+        _say(f"{r['items']:,} items: recall@{r['k']} {r['recall']} (brute force 1.0), {r['hnsw_qps']:,.0f} qps "
+             f"against {r['brute_force_qps']:,.0f} ({r['speedup']}x), built in {r['build_s']} s so far")
+
+    result["ann"] = bench_ann_sizes(vectors, options.ann_items, config=settings.index_config(int(vectors.shape[1])),
+                                    progress=True, on_result=said)
+    if not options.ann_only:
+        result.update(bench_broker(settings, options, catalogue[:options.catalogue_items], run_dir))
+    result["elapsed_s"] = round(time.perf_counter() - started, 1)
+    print_table(result)
+    if options.json_out is not None:
+        options.json_out.parent.mkdir(parents=True, exist_ok=True)
+        options.json_out.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    _say(f"done in {result['elapsed_s']} s; logs in {run_dir}")
+    return 0

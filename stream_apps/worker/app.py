@@ -1,0 +1,138 @@
+"""The only place a ``faust.App`` is built: topics, tables, agents, tasks and views."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import faust
+
+from stream_apps.kafka.patches import apply_patches, faust_broker_settings
+from stream_apps.kafka.patches.partition_watchdog import register_partition_watchdog
+from stream_apps.kafka.security import aiokafka_kwargs, faust_credentials
+from stream_apps.kafka.topic_watch import restart_self, watch_topics
+from stream_apps.kafka.topics import TopicNames
+from stream_apps.settings import Settings, faust_datadir
+from stream_apps.worker.agents.control import register_control, send_sweeps
+from stream_apps.worker.agents.interactions import register_interactions
+from stream_apps.worker.agents.items import register_item_encoder
+from stream_apps.worker.agents.training import register_training
+from stream_apps.worker.context import WorkerContext
+from stream_apps.worker.item_loader import run_item_loader
+from stream_apps.worker.model_updates import run_model_loader
+from stream_apps.worker.views import register_views
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Worker:
+    app: Any
+    ctx: WorkerContext
+    user_state: Any
+
+
+def create_app(settings: Settings) -> Worker:
+    """Build the worker's Faust app for ``settings`` (nothing connects until it starts)."""
+    apply_patches(fetch_max_wait_ms=settings.fetch_max_wait_ms)
+    names = TopicNames.of(settings)
+    ctx = WorkerContext(settings=settings, names=names)
+    app = faust.App(
+        settings.faust_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        store="memory://",
+        # Faust's own files under the data dir, not "<app id>-data" in the current directory.
+        datadir=faust_datadir(settings),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        # Our own topics are created explicitly (topics.ensure_topics); internal ones by Faust.
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        broker_credentials=faust_credentials(settings),
+        **faust_broker_settings(),
+    )
+
+    def raw_topic(name: str, *more: str) -> Any:
+        return app.topic(name, *more, key_type=bytes, value_type=bytes, key_serializer="raw",
+                         value_serializer="raw", partitions=settings.partitions)
+
+    events_topic = raw_topic(names.click, names.search, names.purchase, names.impression)
+    items_topic = raw_topic(names.items)
+    vectors_topic = raw_topic(names.item_vectors)
+    recommendations_topic = raw_topic(names.recommendations)
+    dead_letter_topic = raw_topic(names.dead_letter)
+    control_topic = raw_topic(names.control)
+    audit_topic = raw_topic(names.audit)
+    model_topic = raw_topic(names.model_updates)
+    examples_topic = app.topic(names.ranker_examples, key_type=bytes, value_type=bytes,
+                               key_serializer="raw", value_serializer="raw", partitions=1)
+    user_state = app.Table(
+        "user-state", default=None, key_type=str, value_type=bytes,
+        partitions=settings.partitions,
+        help="Per-user interest vectors and history (engine.interests.UserState bytes)",
+    )
+    # Faust serialises str table keys as JSON ('"u42"'), so HTTP routing would hash other
+    # bytes than the producers did and ask the wrong worker. Raw UTF-8 keys hash like the
+    # events' keys; str keys still come back as str on recovery.
+    user_state.key_serializer = "raw"
+    user_state.changelog_topic.key_serializer = "raw"  # made in the constructor: set it too
+
+    register_interactions(app, ctx, events_topic, user_state, recommendations_topic, dead_letter_topic)
+    register_item_encoder(app, ctx, items_topic, vectors_topic, dead_letter_topic)
+    register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
+                     dead_letter_topic)
+    register_views(app, ctx, user_state)
+    register_partition_watchdog(app, lambda: ctx.ready, ctx.metrics.partition_stall_repairs,
+                                settings.partition_stall_s)
+    register_training(app, ctx, examples_topic, model_topic)
+
+    @app.task
+    async def watch_for_lost_topics() -> None:
+        def lost() -> None:
+            ctx.restart_requested = True
+            restart_self("the broker lost streamrec's topics (they came back with new ids: an "
+                         "in-memory embedded broker restarted?)")
+
+        await watch_topics(settings, [names.click, names.item_vectors], lost)
+
+    @app.timer(interval=settings.sweep_interval_s)
+    async def evict_inactive_users() -> None:
+        await send_sweeps(control_topic, settings.partitions)
+
+    @app.task
+    async def load_items() -> None:
+        await run_item_loader(ctx, lambda: _groupless_consumer(settings, "items"))
+
+    @app.task
+    async def load_models() -> None:
+        await run_model_loader(ctx, lambda: _groupless_consumer(settings, "models"))
+
+    @app.task
+    async def readiness() -> None:
+        ctx.start_loading_encoder()
+        for loaded in (ctx.catalog_loaded, ctx.models_loaded):
+            if loaded is not None:
+                await loaded.wait()
+        await ctx.encoder()
+        await app.tables.recovery.completed.wait()
+        ctx.mark_ready()
+
+    ctx.catalog_loaded = asyncio.Event()
+    ctx.models_loaded = asyncio.Event()
+    return Worker(app=app, ctx=ctx, user_state=user_state)
+
+
+def _groupless_consumer(settings: Settings, purpose: str) -> Any:
+    from aiokafka import AIOKafkaConsumer
+
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        group_id=None, enable_auto_commit=False, auto_offset_reset="earliest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms, client_id=f"{settings.faust_id}-{purpose}",
+        **aiokafka_kwargs(settings),
+    )

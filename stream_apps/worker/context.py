@@ -1,0 +1,143 @@
+"""What one worker holds besides its Faust tables: the encoder, the catalogue and index,
+metrics and readiness. Built once in :func:`stream_apps.worker.app.create_app` and passed to
+the agents and views explicitly (no module-level state)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from engine.catalog import Catalog
+from engine.covisit import Covisitation
+from engine.encoder import HFTextEncoder
+from engine.feedback import FeedbackJoin, ShownCounts
+from engine.index import HnswIndex
+from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
+from engine.recommend import Collaborative
+from engine.trending import Trending
+from engine.types import Matrix, Vector
+from stream_apps.kafka.topics import TopicNames
+from stream_apps.settings import Settings
+from stream_apps.worker.metrics import WorkerMetrics
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    names: TopicNames
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    catalog: Catalog | None = None
+    started_at: float = field(default_factory=time.time)
+    ready_at: float | None = None
+    # One thread runs the transformer: the encoder is not safe for concurrent calls,
+    # and the event loop must keep serving clicks while a batch of items is encoded.
+    _executor: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder"))
+    _encoder: HFTextEncoder | None = None
+    _encoder_future: Any = None
+    catalog_loaded: asyncio.Event | None = None
+    restart_requested: bool = False  # set when the broker lost our topics
+    # Co-visitation and trending learned from the events this worker processes: its users
+    # are a uniform hash sample of all users, so the counts are a sample of the whole.
+    collaborative: Collaborative = field(init=False)
+    # The model in service (version 0: the hand-set default until one is published), the
+    # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
+    scorer: Scorer = field(init=False)
+    model_state: bytes | None = None
+    models_loaded: asyncio.Event | None = None
+    model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
+    feedback: FeedbackJoin = field(init=False)
+    shown: ShownCounts = field(init=False)
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+    def __post_init__(self) -> None:
+        self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending())
+        self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
+        self.scorer = self.default_scorer
+        self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
+        self.shown = ShownCounts(self.settings.feedback_config())
+
+    def use_model(self, state: bytes) -> int:
+        """Serve the published model ``state`` from now on; returns its version."""
+        ranker = OnlineRanker(self.settings.ranker_config())
+        ranker.load_state_dict(state)
+        self.scorer, self.model_state = ranker, state
+        self.metrics.model_version.set(ranker.version)
+        return ranker.version
+
+    def scorer_for(self, user_id: str) -> Scorer:
+        """The default scorer for the control group, the model in service for everyone else."""
+        if is_holdout(f"control/{user_id}", self.settings.control_share):
+            return self.default_scorer
+        return self.scorer
+
+    def start_loading_encoder(self) -> None:
+        """Load the transformer in the background (~5 s) while the worker joins its group."""
+        if self._encoder_future is None:
+            self._encoder_future = self._executor.submit(HFTextEncoder, self.settings.encoder_config())
+
+    async def encoder(self) -> HFTextEncoder:
+        if self._encoder is None:
+            self.start_loading_encoder()
+            self._encoder = await asyncio.wrap_future(self._encoder_future)
+        return self._encoder
+
+    async def encode_texts(self, texts: Sequence[str]) -> Matrix:
+        encoder = await self.encoder()
+        loop = asyncio.get_running_loop()
+        result: Matrix = await loop.run_in_executor(self._executor, encoder.encode, list(texts))
+        return result
+
+    async def encode_query(self, query: str) -> Vector:
+        encoder = await self.encoder()
+        cached = encoder.cached_query(query)
+        if cached is not None:
+            return cached  # most queries repeat: no hop to the encoder thread
+        loop = asyncio.get_running_loop()
+        result: Vector = await loop.run_in_executor(self._executor, encoder.encode_query, query)
+        return result
+
+    def ensure_catalog(self, dim: int) -> Catalog:
+        if self.catalog is None:
+            self.catalog = Catalog(HnswIndex(self.settings.index_config(dim)))
+        return self.catalog
+
+    def item_vector(self, item_id: str | None) -> Vector | None:
+        if item_id is None or self.catalog is None or item_id not in self.catalog:
+            return None
+        vec: Vector = self.catalog.index.vectors([item_id])[0]
+        return vec
+
+    @property
+    def ready(self) -> bool:
+        return self.ready_at is not None
+
+    def mark_ready(self) -> None:
+        if self.ready_at is None:
+            self.ready_at = time.time()
+            self.metrics.ready.set(1)
+            log.info("worker ready %.1fs after start (%d items in the index)",
+                     self.ready_at - self.started_at, len(self.catalog) if self.catalog else 0)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def vector_to_wire(vector: Vector) -> bytes:
+    return np.asarray(vector, dtype=np.float16).tobytes()
+
+
+def vector_from_wire(blob: bytes, dim: int | None = None) -> Vector:
+    vec: Vector = np.frombuffer(blob, dtype=np.float16).astype(np.float32)
+    if dim is not None and vec.shape != (dim,):
+        raise ValueError(f"vector has {vec.shape[0]} dimensions, expected {dim}")
+    norm = float(np.linalg.norm(vec))
+    return vec / norm if norm > 0 else vec

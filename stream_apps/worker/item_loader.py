@@ -1,0 +1,111 @@
+"""Every worker reads all of ``item-vectors`` into its index, from the beginning.
+
+A plain aiokafka consumer without a group (each worker needs every partition, not a
+share). The worker is ready once this has caught up with the high watermark that the
+broker reports in fetch responses (Tansu's ListOffsets answer is wrong, see
+``kafka_compat``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import time
+from typing import Any
+
+import numpy as np
+import orjson
+
+from engine.events import ItemUpsert
+from stream_apps.worker.context import WorkerContext, vector_from_wire
+
+log = logging.getLogger(__name__)
+
+
+def _apply_batch(ctx: WorkerContext, records: list[Any], now: float) -> None:
+    """Apply upserts and deletes in order, upserting runs of consecutive upserts at once."""
+    pending: list[tuple[ItemUpsert, np.ndarray]] = []
+
+    def flush() -> None:
+        if pending:
+            catalog = ctx.ensure_catalog(int(pending[0][1].shape[0]))
+            catalog.upsert([p[0] for p in pending], np.stack([p[1] for p in pending]), now)
+            ctx.metrics.items.labels(op="upsert").inc(len(pending))
+            pending.clear()
+
+    for record in records:
+        try:
+            msg = orjson.loads(record.value)
+            if msg.get("deleted"):
+                flush()
+                if ctx.catalog is not None:
+                    ctx.catalog.delete([msg["item_id"]])
+                ctx.metrics.items.labels(op="delete").inc()
+                continue
+            vector = vector_from_wire(base64.b64decode(msg["vector"]))
+            item = ItemUpsert(
+                item_id=msg["item_id"], title=msg.get("title") or "",
+                categories=tuple(msg.get("categories") or ()), available=bool(msg.get("available", True)),
+                price=msg.get("price"), ts=msg.get("ts"),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            # Only streamrec writes this internal topic: a bad record is a bug, but one
+            # bad record must not take the catalogue down with it.
+            log.error("skipping bad item-vectors record at %s[%s]@%s: %s",
+                      record.topic, record.partition, record.offset, exc)
+            continue
+        if pending and pending[0][1].shape != vector.shape:
+            flush()
+        pending.append((item, vector))
+    flush()
+    if ctx.catalog is not None:
+        ctx.metrics.index_size.set(len(ctx.catalog))
+        ctx.metrics.last_item_upsert.set(ctx.catalog.last_upsert_ts)
+
+
+async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
+    """Consume ``item-vectors`` for ever; sets ``ctx.catalog_loaded`` once caught up."""
+    from aiokafka.structs import TopicPartition
+
+    if ctx.catalog_loaded is None:
+        raise RuntimeError("create_app sets ctx.catalog_loaded before tasks start")
+    topic = ctx.names.item_vectors
+    consumer = consumer_factory()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        started = time.monotonic()
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
+            records = [r for tp in tps for r in batches.get(tp, [])]
+            if records:
+                _apply_batch(ctx, records, time.time())
+            if not ctx.catalog_loaded.is_set() and await caught_up(consumer, tps, started):
+                ctx.catalog_loaded.set()
+                log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(consumer: Any, topic: str) -> list[int]:
+    """The topic's partitions, waiting for metadata until the topic exists."""
+    while True:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if partitions:
+            return sorted(partitions)
+        await asyncio.sleep(0.5)
+
+
+async def caught_up(consumer: Any, tps: list[Any], started: float) -> bool:
+    """At the high watermark on every partition (known from a fetch), or none known after 3 s."""
+    highwaters = [consumer.highwater(tp) for tp in tps]
+    if all(h is not None for h in highwaters):
+        positions = [await consumer.position(tp) for tp in tps]
+        return all(pos >= h for pos, h in zip(positions, highwaters))
+    return time.monotonic() - started > 3.0
