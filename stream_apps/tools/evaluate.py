@@ -260,10 +260,10 @@ def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEnco
         print(f"{options.dataset}: no events or no items to replay", file=sys.stderr)
         return 1
     if encoder is None:
-        from engine.encoder import HFTextEncoder
+        from engine.encoder import make_encoder
 
-        # Catalogue ingest is offline here: let torch use its default threads.
-        encoder = HFTextEncoder(replace(settings.encoder_config(), torch_threads=0))
+        # Catalogue ingest is offline here: let the runtime use its default threads.
+        encoder = make_encoder(replace(settings.encoder_config(), torch_threads=0))
         if options.cache_dir is None:  # the real model: keep its embeddings for the next replay
             options = replace(options, cache_dir=Path(settings.data_dir) / "evaluate" / "embeddings")
     external = bootstrap_is_explicit(None) or settings.bootstrap_servers != EMBEDDED_BOOTSTRAP

@@ -15,13 +15,13 @@ import numpy as np
 
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
-from engine.encoder import HFTextEncoder
+from engine.encoder import make_encoder
 from engine.feedback import FeedbackJoin, ShownCounts
 from engine.index import HnswIndex
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative
 from engine.trending import Trending
-from engine.types import Matrix, Vector
+from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings
 from stream_apps.worker.metrics import WorkerMetrics
@@ -41,7 +41,7 @@ class WorkerContext:
     # and the event loop must keep serving clicks while a batch of items is encoded.
     _executor: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder"))
-    _encoder: HFTextEncoder | None = None
+    _encoder: TextEncoder | None = None
     _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
     restart_requested: bool = False  # set when the broker lost our topics
@@ -80,11 +80,11 @@ class WorkerContext:
         return self.scorer
 
     def start_loading_encoder(self) -> None:
-        """Load the transformer in the background (~5 s) while the worker joins its group."""
+        """Load the encoder in the background (seconds) while the worker joins its group."""
         if self._encoder_future is None:
-            self._encoder_future = self._executor.submit(HFTextEncoder, self.settings.encoder_config())
+            self._encoder_future = self._executor.submit(make_encoder, self.settings.encoder_config())
 
-    async def encoder(self) -> HFTextEncoder:
+    async def encoder(self) -> TextEncoder:
         if self._encoder is None:
             self.start_loading_encoder()
             self._encoder = await asyncio.wrap_future(self._encoder_future)
@@ -98,7 +98,7 @@ class WorkerContext:
 
     async def encode_query(self, query: str) -> Vector:
         encoder = await self.encoder()
-        cached = encoder.cached_query(query)
+        cached = encoder.cached_query(query) if hasattr(encoder, "cached_query") else None
         if cached is not None:
             return cached  # most queries repeat: no hop to the encoder thread
         loop = asyncio.get_running_loop()

@@ -23,7 +23,24 @@ from stream_apps.worker.context import WorkerContext, vector_from_wire
 log = logging.getLogger(__name__)
 
 
-def _apply_batch(ctx: WorkerContext, records: list[Any], now: float) -> None:
+class EncoderMismatch(RuntimeError):
+    """``item-vectors`` holds vectors of another encoder than this worker's: fatal."""
+
+
+def check_encoder(msg: dict[str, Any], vector: np.ndarray, name: str, dim: int, where: str) -> None:
+    """Refuse a vector that another encoder made (by its name, or its dimension for
+    records written before the name was carried): the spaces do not mix."""
+    written_by = msg.get("encoder")
+    if (written_by is not None and written_by != name) or vector.shape != (dim,):
+        raise EncoderMismatch(
+            f"{where} was written by encoder {written_by or 'unknown'!r} ({vector.shape[0]}-d) but this "
+            f"worker's encoder is {name!r} ({dim}-d): the vectors cannot share an index. Use a new "
+            f"topic prefix (STREAMREC_TOPIC_PREFIX) for the other model and load the catalogue "
+            f"again there, or set STREAMREC_MODEL={written_by or '<the old model>'}.")
+
+
+def _apply_batch(ctx: WorkerContext, records: list[Any], now: float,
+                 encoder: tuple[str, int] | None = None) -> None:
     """Apply upserts and deletes in order, upserting runs of consecutive upserts at once."""
     pending: list[tuple[ItemUpsert, np.ndarray]] = []
 
@@ -44,6 +61,8 @@ def _apply_batch(ctx: WorkerContext, records: list[Any], now: float) -> None:
                 ctx.metrics.items.labels(op="delete").inc()
                 continue
             vector = vector_from_wire(base64.b64decode(msg["vector"]))
+            if encoder is not None:
+                check_encoder(msg, vector, *encoder, f"{record.topic}[{record.partition}]@{record.offset}")
             item = ItemUpsert(
                 item_id=msg["item_id"], title=msg.get("title") or "",
                 categories=tuple(msg.get("categories") or ()), available=bool(msg.get("available", True)),
@@ -71,6 +90,8 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     if ctx.catalog_loaded is None:
         raise RuntimeError("create_app sets ctx.catalog_loaded before tasks start")
     topic = ctx.names.item_vectors
+    loaded = await ctx.encoder()  # its name and dimension are what the topic must hold
+    encoder = (loaded.name, loaded.dim)
     consumer = consumer_factory()
     await consumer.start()
     try:
@@ -82,7 +103,11 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
             batches = await consumer.getmany(timeout_ms=200, max_records=5000)
             records = [r for tp in tps for r in batches.get(tp, [])]
             if records:
-                _apply_batch(ctx, records, time.time())
+                try:
+                    _apply_batch(ctx, records, time.time(), encoder)
+                except EncoderMismatch as exc:
+                    log.critical("%s", exc)
+                    raise  # the worker stops: serving from a mixed or empty index is worse
             if not ctx.catalog_loaded.is_set() and await caught_up(consumer, tps, started):
                 ctx.catalog_loaded.set()
                 log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)

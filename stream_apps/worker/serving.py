@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from engine.interests import UserState
+from engine.reasons import localize_reason
 from engine.recommend import Recommended, recommend
 from stream_apps.worker.context import WorkerContext
 
@@ -29,6 +31,8 @@ async def serve_page(ctx: WorkerContext, user_id: str, state: UserState | None, 
                           ctx.settings.recommend_config(), k=k, query_vector=query_vector,
                           collaborative=ctx.collaborative, scorer=scorer,
                           shown=ctx.shown.counts(user_id, now), rng=ctx.rng)
+        if ctx.settings.reason_language != "en":
+            items = [replace(r, reason=localize_reason(r.reason, ctx.settings.reason_language)) for r in items]
     message = recommendation_message(user_id, now, scene, items, trigger, scorer.version)
     ranked = [r for r in items if r.features is not None]
     if ranked:  # cold-start pages were not ranked by the model: nothing for it to learn

@@ -36,17 +36,22 @@ def register_item_encoder(app: Any, ctx: WorkerContext, items_topic: Any,
                     await send_to_dead_letter(ctx, dead_letter_topic, event, str(exc))
             upserts = [p for p in parsed if isinstance(p, ItemUpsert)]
             vectors = iter(await ctx.encode_texts([u.text for u in upserts]) if upserts else [])
+            encoder = (await ctx.encoder()).name
             for item in parsed:  # in arrival order: an upsert then a delete must stay a delete
-                await vectors_topic.send(key=item.item_id.encode(), value=item_vector_message(item, vectors))
+                await vectors_topic.send(key=item.item_id.encode(), value=item_vector_message(item, vectors, encoder))
 
     return encode_items
 
 
-def item_vector_message(item: ItemUpsert | ItemDelete, vectors: Any) -> bytes:
+def item_vector_message(item: ItemUpsert | ItemDelete, vectors: Any, encoder: str) -> bytes:
+    """The ``item-vectors`` record; an upsert names the encoder that made its vector, so a
+    worker configured with another encoder refuses the topic instead of mixing spaces."""
     if isinstance(item, ItemDelete):
         return dumps({"item_id": item.item_id, "deleted": True})
+    vector = next(vectors)
     return dumps({
         "item_id": item.item_id, "title": item.title, "categories": item.categories,
         "available": item.available, "price": item.price, "ts": item.ts,
-        "vector": base64.b64encode(vector_to_wire(next(vectors))).decode("ascii"),
+        "encoder": encoder, "dim": int(vector.shape[0]),
+        "vector": base64.b64encode(vector_to_wire(vector)).decode("ascii"),
     })
