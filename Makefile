@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml Makefile
 
 install: $(STAMP)
 
-# Debian's chromium for the dashboard's browser test (never a downloaded browser).
+# Debian's chromium for the dashboard's browser test (never a downloaded browser), and a
+# CJK font so screenshots of the Chinese demo show characters, not boxes.
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=zh | grep -q .; } || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-zenhei >/dev/null; fi; }
 
 demo: install
 	$(BIN)/streamrec demo $(ARGS)
