@@ -14,6 +14,7 @@ from collections import Counter, defaultdict, deque
 from typing import Mapping, Sequence
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
@@ -21,6 +22,9 @@ from engine.covisit import Covisitation
 from engine.errors import EngineError
 from engine.events import Interaction
 from engine.interests import UserState, apply_interaction
+from engine.itemmodels import (
+    ItemItemModel, ItemModelConfig, RefitSchedule, fit_item_model, recency_weights,
+)
 from engine.recommend import Collaborative, learn_collaborative, recommend
 from engine.trending import Trending
 from engine.types import Vector
@@ -241,3 +245,152 @@ class SeenFiltered:
     def update(self, event: Interaction) -> None:
         self._history.add(event)
         self._inner.update(event)
+
+
+class _UserHistories:
+    """Every user's distinct items in order of their last interaction (oldest first)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, dict[str, None]] = {}
+
+    def add(self, user_id: str, item_id: str) -> None:
+        mine = self.items.setdefault(user_id, {})
+        mine.pop(item_id, None)
+        mine[item_id] = None
+
+    def of(self, user_id: str) -> list[str]:
+        return list(self.items.get(user_id, ()))
+
+
+class _RefitBaseline:
+    """A model refit on ``schedule`` from all histories so far, scoring the user's live
+    history with recency weights (:func:`engine.itemmodels.recency_weights`)."""
+
+    name = "refit"
+
+    def __init__(self, schedule: RefitSchedule, recency_decay: float) -> None:
+        self._schedule = schedule
+        self._decay = recency_decay
+        self._users = _UserHistories()
+        self._since_events = 0
+        self._since_ts: float | None = None
+        self._fitted_on = 0  # events the last fit saw
+        self.refits = 0
+
+    def _fit(self, histories: list[list[str]]) -> None:
+        raise NotImplementedError
+
+    def _scores(self, history: list[str], weights: list[float]) -> tuple[Sequence[str], NDArray[np.float32]]:
+        raise NotImplementedError
+
+    def recommend(self, user_id: str, now: float, k: int) -> list[str]:
+        history = self._users.of(user_id)
+        if not history or not self.refits:
+            return []
+        ids, scores = self._scores(history, recency_weights(len(history), self._decay))
+        if not len(ids):
+            return []
+        seen = set(history)
+        n = min(len(ids), k + len(seen))
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.lexsort((top, -scores[top]))]
+        return [ids[r] for r in top.tolist() if scores[r] > 0 and ids[r] not in seen][:k]
+
+    def update(self, event: Interaction) -> None:
+        if event.item_id is None:
+            return
+        self._users.add(event.user_id, event.item_id)
+        self._since_events += 1
+        if self._since_ts is None:
+            self._since_ts = event.ts
+        if self._schedule.due(self._since_events, event.ts - self._since_ts, self._fitted_on):
+            self._fit([list(h) for h in self._users.items.values()])
+            self.refits += 1
+            self._fitted_on += self._since_events
+            self._since_events, self._since_ts = 0, event.ts
+
+
+class ItemModelRecommender(_RefitBaseline):
+    """EASE or cosine item-kNN (:mod:`engine.itemmodels`), refit on a schedule.
+
+    >>> rec = ItemModelRecommender(ItemModelConfig(l2=1.0), RefitSchedule(every_events=5))
+    >>> for user, item in [("u1", "a"), ("u1", "b"), ("u2", "a"), ("u2", "b"), ("u3", "a")]:
+    ...     rec.update(Interaction("click", user, ts=0, item_id=item))
+    >>> rec.recommend("u3", now=0, k=2), rec.name
+    (['b'], 'ease')
+    """
+
+    def __init__(self, config: ItemModelConfig, schedule: RefitSchedule, recency_decay: float = 0.9,
+                 name: str | None = None) -> None:
+        super().__init__(schedule, recency_decay)
+        self.name = name or ("ease" if config.kind == "ease" else "itemknn")
+        self._config = config
+        self._model: ItemItemModel | None = None
+
+    def _fit(self, histories: list[list[str]]) -> None:
+        self._model = fit_item_model(histories, self._config)
+
+    def _scores(self, history: list[str], weights: list[float]) -> tuple[Sequence[str], NDArray[np.float32]]:
+        if self._model is None:
+            return (), np.zeros(0, np.float32)
+        return self._model.item_ids, self._model.scores(history, weights)
+
+
+class AlsRecommender(_RefitBaseline):
+    """Implicit ALS (the ``implicit`` package) refit on a schedule. The user's factors are
+    solved from the live history (confidence ``1 + alpha * recency weight``) against the
+    item factors of the last fit, exactly as ALS solves a user row, so a user's newest
+    items count before the next refit."""
+
+    name = "als"
+
+    def __init__(self, schedule: RefitSchedule, factors: int = 64, regularization: float = 0.05,
+                 alpha: float = 2.0, iterations: int = 15, recency_decay: float = 0.9, seed: int = 0,
+                 max_items: int = 20_000) -> None:
+        super().__init__(schedule, recency_decay)
+        self._factors, self._reg, self._alpha = factors, regularization, alpha
+        self._iterations, self._seed, self._max_items = iterations, seed, max_items
+        self._ids: tuple[str, ...] = ()
+        self._position: dict[str, int] = {}
+        self._y = np.zeros((0, factors), np.float32)
+        self._yty = np.zeros((factors, factors), np.float64)
+
+    def _fit(self, histories: list[list[str]]) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares  # evaluate-only dependency
+        from scipy import sparse
+        from threadpoolctl import threadpool_limits
+
+        counts: dict[str, int] = {}
+        for h in histories:
+            for i in h:
+                counts[i] = counts.get(i, 0) + 1
+        ids = sorted(counts, key=lambda i: (-counts[i], i))[:self._max_items]
+        position = {item: row for row, item in enumerate(ids)}
+        rows, cols = [], []
+        for u, h in enumerate(histories):
+            for i in h:
+                if i in position:
+                    rows.append(u)
+                    cols.append(position[i])
+        # implicit reads the values as confidences: 1 + alpha for an item had (weight 1).
+        x = sparse.csr_matrix((np.full(len(rows), 1.0 + self._alpha, np.float32), (rows, cols)),
+                              shape=(len(histories), len(ids)))
+        with threadpool_limits(1, "blas"):  # implicit's own threads do the work (and warn otherwise)
+            model = AlternatingLeastSquares(factors=self._factors, regularization=self._reg,
+                                            iterations=self._iterations, random_state=self._seed,
+                                            num_threads=1, calculate_training_loss=False)
+            model.fit(x, show_progress=False)
+        self._ids, self._position = tuple(ids), position
+        self._y = np.asarray(model.item_factors, dtype=np.float32)
+        self._yty = self._y.T.astype(np.float64) @ self._y.astype(np.float64)
+
+    def _scores(self, history: list[str], weights: list[float]) -> tuple[Sequence[str], NDArray[np.float32]]:
+        known = [(self._position[i], w) for i, w in zip(history, weights) if i in self._position]
+        if not known:
+            return (), np.zeros(0, np.float32)
+        rows = np.array([r for r, _ in known])
+        conf = 1.0 + self._alpha * np.array([w for _, w in known])
+        yh = self._y[rows].astype(np.float64)
+        a = self._yty + (yh.T * (conf - 1.0)) @ yh + self._reg * np.eye(self._y.shape[1])
+        user = np.linalg.solve(a, yh.T @ conf)
+        return self._ids, (self._y @ user.astype(np.float32)).astype(np.float32)

@@ -117,6 +117,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from engine.config import ConfigError
+    from engine.itemmodels import RefitSchedule
     from stream_apps.tools.datasets import DatasetError
     from stream_apps.tools.evaluate import EvaluateOptions, run_evaluate
 
@@ -125,12 +127,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         max_events=args.max_events, include_repeats=args.include_repeats,
         json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None,
         quiet=args.quiet, through_kafka=args.through_kafka,
-        max_minutes=args.max_minutes,
+        max_minutes=args.max_minutes, refit_every=args.refit_every, tune=args.tune,
         **({"recommenders": tuple(args.recommenders.split(","))} if args.recommenders else {}),
     )
     try:
+        RefitSchedule.parse(args.refit_every)
         return run_evaluate(settings_from(args), options)
-    except DatasetError as exc:
+    except (DatasetError, ConfigError) as exc:
         raise CliError(str(exc)) from None
 
 
@@ -248,7 +251,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="OUT.png", help="write metrics over time as a PNG")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--recommenders", metavar="A,B", default=None,
-                   help="only these, in this order (default popular,covisit,content,streamrec,streamrec-unseen)")
+                   help="only these, in this order (default popular,covisit,content,ease,itemknn,als,"
+                        "streamrec,streamrec-unseen)")
+    p.add_argument("--refit-every", default="5000", metavar="N|Nd|Nh",
+                   help="refit EASE, item-kNN and ALS after N events or N days/hours of event time "
+                        "(default 5000 events)")
+    p.add_argument("--tune", type=float, default=0.2, metavar="SHARE",
+                   help="tune the baselines' hyperparameters on a replay of the first SHARE of the "
+                        "stream only, then replay all with the best (default 0.2; 0: fixed defaults)")
     p.add_argument("--max-minutes", type=float, default=None, metavar="M",
                    help="stop the replay after M minutes (or at Ctrl-C) and report the events replayed so far; "
                         "give --warmup as a count then")

@@ -22,21 +22,34 @@ import orjson
 from tqdm import tqdm
 
 from engine.baselines import (
-    ContentRecommender,
-    CovisitRecommender,
-    PopularRecommender,
-    SeenFiltered,
-    StreamrecReplay,
+    AlsRecommender, ContentRecommender, CovisitRecommender, ItemModelRecommender, PopularRecommender,
+    SeenFiltered, StreamrecReplay,
 )
 from engine.catalog import Catalog
-from engine.evaluation import RecommenderTrace, ReplayRecommender, replay, warmup_count, windowed
+from engine.evaluation import (
+    ReplayRecommender, RecommenderTrace, metrics_from_ranks, replay, warmup_count, windowed,
+)
 from engine.index import HnswIndex
+from engine.itemmodels import ItemModelConfig, RefitSchedule
 from engine.types import TextEncoder, Vector
 from stream_apps.settings import EMBEDDED_BOOTSTRAP, Settings, bootstrap_is_explicit
 from stream_apps.tools.datasets import Dataset, load_dataset
 from stream_apps.tools.embeddings import encode_texts
 
-RECOMMENDERS = ("popular", "covisit", "content", "streamrec", "streamrec-unseen")
+RECOMMENDERS = ("popular", "covisit", "content", "ease", "itemknn", "als", "streamrec", "streamrec-unseen")
+TUNED = ("ease", "itemknn", "als")
+
+# The baselines' hyperparameter grids, tried on the first ``--tune`` share of the stream
+# only (a replay of that part alone); the full replay then runs each with its best NDCG.
+GRIDS: dict[str, list[dict[str, float]]] = {
+    "ease": [{"l2": l2, "decay": d} for l2 in (20.0, 100.0, 500.0) for d in (0.8, 0.95)],
+    "itemknn": [{"neighbours": n, "decay": d} for n in (50, 200) for d in (0.8, 0.95)],
+    "als": [{"factors": f, "regularization": r, "decay": 0.9} for f in (32, 96) for r in (0.05, 1.0)],
+}
+DEFAULT_PARAMS: dict[str, dict[str, float]] = {
+    "ease": {"l2": 100.0, "decay": 0.9}, "itemknn": {"neighbours": 100, "decay": 0.9},
+    "als": {"factors": 64, "regularization": 0.05, "decay": 0.9},
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,8 @@ class EvaluateOptions:
     through_kafka: bool = False
     cache_dir: Path | None = None  # item and query embeddings by content; None: encode every run
     max_minutes: float | None = None  # stop the replay then (or at SIGINT) and report the events so far
+    refit_every: str = "5000"  # EASE, item-kNN, ALS (and streamrec's item model): N events or Nd days
+    tune: float = 0.2  # share of the stream (from its start) the baselines are tuned on; 0: defaults
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ class EvaluationReport:
     setup_s: float
     replay_s: float
     stopped_early: bool = False
+    tuning: Tuning | None = None
 
     def as_json(self, options: EvaluateOptions) -> dict[str, Any]:
         catalogue = len(self.dataset.items)
@@ -81,6 +97,8 @@ class EvaluationReport:
             "skipped_input": self.dataset.skipped,
             "setup_s": round(self.setup_s, 2), "replay_s": round(self.replay_s, 2),
             "results": {t.name: t.summary(options.k, catalogue, self.events) for t in self.traces},
+            "refit_every": options.refit_every,
+            "tuning": self.tuning.as_json() if self.tuning is not None else None,
         }
 
 
@@ -89,8 +107,63 @@ def _progress(total: int, desc: str, quiet: bool) -> Any:
                 disable=quiet or total < 1000, file=sys.stderr, mininterval=0.5)
 
 
+def make_baseline(name: str, params: dict[str, float], schedule: RefitSchedule,
+                  label: str | None = None) -> ReplayRecommender:
+    """EASE, item-kNN or ALS with ``params`` (one point of :data:`GRIDS`)."""
+    if name == "ease":
+        return ItemModelRecommender(ItemModelConfig("ease", l2=params["l2"]), schedule, params["decay"], label)
+    if name == "itemknn":
+        return ItemModelRecommender(ItemModelConfig("cosine", neighbours=int(params["neighbours"])), schedule,
+                                    params["decay"], label)
+    als = AlsRecommender(schedule, factors=int(params["factors"]), regularization=params["regularization"],
+                         recency_decay=params["decay"])
+    als.name = label or als.name
+    return als
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Which hyperparameters each tuned baseline runs with, and how they were chosen."""
+
+    events: int  # the first ``events`` of the stream (0: not tuned, the defaults)
+    first_ts: float | None
+    last_ts: float | None
+    chosen: dict[str, dict[str, float]]
+    tried: dict[str, list[tuple[dict[str, float], float]]]  # params and their NDCG on that part
+
+    def as_json(self) -> dict[str, Any]:
+        return {"events": self.events, "first_ts": self.first_ts, "last_ts": self.last_ts,
+                "chosen": self.chosen,
+                "tried": {n: [{**p, "ndcg": round(v, 5)} for p, v in t] for n, t in self.tried.items()}}
+
+
+def tune_baselines(dataset: Dataset, options: EvaluateOptions, schedule: RefitSchedule) -> Tuning:
+    """Pick each tuned baseline's hyperparameters by NDCG@k on a replay of the first
+    ``options.tune`` share of the events alone (the rest of the stream is never seen)."""
+    names = [n for n in options.recommenders if n in TUNED]
+    if not names or options.tune <= 0:
+        return Tuning(0, None, None, {n: DEFAULT_PARAMS[n] for n in TUNED}, {})
+    part = dataset.events[:max(int(options.tune * len(dataset.events)), 1)]
+    candidates: list[tuple[str, dict[str, float], ReplayRecommender]] = [
+        (name, params, make_baseline(name, params, schedule, f"{name}#{i}"))
+        for name in names for i, params in enumerate(GRIDS[name])]
+    known = {i.item_id for i in dataset.items}
+    warmup = warmup_count(options.warmup, len(part)) if options.warmup < 1 else min(int(options.warmup),
+                                                                                     len(part) // 2)
+    with _progress(len(part), f"tuning replay ({len(candidates)} configs)", options.quiet) as bar:
+        traces = replay(part, [c for _, _, c in candidates], options.k, warmup, known.__contains__,
+                        time.perf_counter, include_repeats=options.include_repeats,
+                        on_event=lambda n: bar.update(200) if n % 200 == 199 else None)
+    tried: dict[str, list[tuple[dict[str, float], float]]] = {n: [] for n in names}
+    for (name, params, _), trace in zip(candidates, traces):
+        tried[name].append((params, metrics_from_ranks(trace.ranks, options.k).ndcg))
+    chosen = {n: DEFAULT_PARAMS[n] for n in TUNED}
+    chosen.update({n: max(t, key=lambda pv: pv[1])[0] for n, t in tried.items()})
+    return Tuning(len(part), part[0].ts, part[-1].ts, chosen, tried)
+
+
 def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Settings,
-                       options: EvaluateOptions) -> list[ReplayRecommender]:
+                       options: EvaluateOptions, tuning: Tuning | None = None) -> list[ReplayRecommender]:
     """The catalogue (encoded once) and every recommender asked for, in report order."""
     vectors = encode_texts(encoder, [i.text for i in dataset.items], "encoding items", options.quiet,
                            cache_dir=options.cache_dir)
@@ -109,14 +182,17 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
                                replace(settings.recommend_config(), k=options.k, max_k=max(100, options.k)),
                                query_vectors)
 
-    made: dict[str, ReplayRecommender] = {
-        "popular": PopularRecommender([i.item_id for i in dataset.items], options.popular_half_life_s),
-        "covisit": CovisitRecommender(),
-        "content": ContentRecommender(catalog),
-        "streamrec": streamrec(),
-        "streamrec-unseen": SeenFiltered(streamrec(), max_k=max(100, options.k)),
+    schedule = RefitSchedule.parse(options.refit_every)
+    chosen = tuning.chosen if tuning is not None else DEFAULT_PARAMS
+    made: dict[str, Any] = {
+        "popular": lambda: PopularRecommender([i.item_id for i in dataset.items], options.popular_half_life_s),
+        "covisit": CovisitRecommender,
+        "content": lambda: ContentRecommender(catalog),
+        **{name: (lambda name=name: make_baseline(name, chosen[name], schedule)) for name in TUNED},
+        "streamrec": streamrec,
+        "streamrec-unseen": lambda: SeenFiltered(streamrec(), max_k=max(100, options.k)),
     }
-    return [made[name] for name in options.recommenders]
+    return [made[name]() for name in options.recommenders]
 
 
 def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
@@ -127,7 +203,8 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
     ``streamrec-in-process`` and ``streamrec`` is what a worker process published.
     """
     started = time.perf_counter()
-    recommenders = build_recommenders(dataset, encoder, settings, options)
+    tuning = tune_baselines(dataset, options, RefitSchedule.parse(options.refit_every))
+    recommenders = build_recommenders(dataset, encoder, settings, options, tuning)
     setup_s = time.perf_counter() - started
     events = dataset.events
     warmup = warmup_count(options.warmup, len(events))
@@ -165,7 +242,7 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
             external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet))
     replay_s = time.perf_counter() - started
     scored = len(traces[0].ranks) if traces else 0
-    return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s, stopped)
+    return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s, stopped, tuning)
 
 
 @contextmanager
