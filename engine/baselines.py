@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict, deque
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -18,14 +19,22 @@ from numpy.typing import NDArray
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
-from engine.covisit import Covisitation
+from engine.covisit import Covisitation, CovisitConfig
 from engine.errors import EngineError
 from engine.events import Interaction
+from engine.feedback import NextEventJoin
 from engine.interests import UserState, apply_interaction
 from engine.itemmodels import (
-    ItemItemModel, ItemModelConfig, RefitSchedule, fit_item_model, recency_weights,
+    ItemItemModel,
+    ItemModelConfig,
+    ItemModelRefits,
+    RefitSchedule,
+    fit_item_model,
+    recency_weights,
 )
-from engine.recommend import Collaborative, learn_collaborative, recommend
+from engine.ranker import DefaultScorer, RankerConfig, Scorer
+from engine.recommend import Collaborative, learn_collaborative, recommend_page
+from engine.trainer import Trainer
 from engine.trending import Trending
 from engine.types import Vector
 
@@ -185,42 +194,104 @@ class StreamrecReplay:
 
     ``query_vectors`` maps each search query to its embedding (encoded once, in a batch,
     by the caller). Users without any vector signal get no recommendation, as in the
-    worker.
+    worker. With ``refits`` the item-item model is refit on its schedule (inline here, in
+    a thread in the worker) and the user's longer history feeds the repeat policy. With
+    ``ranker`` the next-event labels of each candidate set (:class:`NextEventJoin`) train
+    a :class:`Trainer` whose published versions rank from then on, as in the worker;
+    without it the default scorer ranks (the control group). ``candidate_recall`` says
+    how often the event's item was among the candidates of the list it was scored on.
     """
 
     name = "streamrec"
 
     def __init__(self, catalog: Catalog, interest_config: InterestConfig,
-                 recommend_config: RecommendConfig, query_vectors: Mapping[str, Vector]) -> None:
+                 recommend_config: RecommendConfig, query_vectors: Mapping[str, Vector],
+                 refits: ItemModelRefits | None = None, ranker: RankerConfig | None = None,
+                 publish_interval_s: float = 3600.0, name: str | None = None,
+                 covisit: CovisitConfig = CovisitConfig()) -> None:
+        self.name = name or self.name
         self._catalog = catalog
         self._interest = interest_config
         self._recommend = recommend_config
         self._queries = query_vectors
         self.states: dict[str, UserState] = {}
-        self.collaborative = Collaborative(Covisitation(), Trending())
+        self.collaborative = Collaborative(Covisitation(covisit), Trending())
+        self.refits = refits
+        self._default = DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight)
+        self.trainer = (Trainer(ranker, publish_interval_s, default=self._default)
+                        if ranker is not None else None)
+        self.next_event = NextEventJoin(ranker or RankerConfig())
+        self._asked: tuple[str, frozenset[str]] | None = None
+        self.candidate_asked = 0
+        self.candidate_hits = 0
+        self.published = 0
+
+    def scorer(self) -> Scorer:
+        in_service = self.trainer.in_service if self.trainer is not None else None
+        return in_service if in_service is not None else self._default
 
     def recommend(self, user_id: str, now: float, k: int) -> list[str]:
         state = self.states.get(user_id)
         if state is None:
             return []
         query_vector = self._queries.get(state.last_query) if state.last_query else None
-        items = recommend(state, self._catalog, now, None, self._interest, self._recommend,
-                          k=k, query_vector=query_vector, collaborative=self.collaborative)
-        return [r.item_id for r in items]
+        scorer = self.scorer()
+        page = recommend_page(state, self._catalog, now, None, self._interest, self._recommend,
+                              k=k, query_vector=query_vector, collaborative=self.collaborative,
+                              scorer=scorer, had=self.refits.had(user_id) if self.refits else ())
+        self._asked = (user_id, frozenset(page.candidates))
+        if self.trainer is not None and page.features is not None:
+            self.next_event.served(user_id, page.candidates, page.features, len(page.items), scorer.version)
+        return [r.item_id for r in page.items]
 
     def update(self, event: Interaction) -> None:
+        if self._asked is not None and self._asked[0] == event.user_id and event.item_id is not None:
+            self.candidate_asked += 1
+            self.candidate_hits += event.item_id in self._asked[1]
+        self._asked = None
+        if self.trainer is not None and event.item_id is not None:
+            kind = "purchase" if event.kind == "purchase" else "click"
+            example = self.next_event.action(event.user_id, event.item_id, kind,
+                                             example_id=event.event_id or f"{event.user_id}@{event.ts}")
+            if example is not None:
+                self.trainer.add(example)
+                if self.trainer.maybe_publish(event.ts) is not None:
+                    self.published += 1
         item_vector = None
         if event.item_id is not None and event.item_id in self._catalog:
             item_vector = self._catalog.index.vectors([event.item_id])[0]
         query_vector = self._queries.get(event.query) if event.query else None
         state = self.states.get(event.user_id)
         learn_collaborative(self.collaborative, state, event, self._interest)
+        if self.refits is not None and item_vector is not None and event.item_id is not None:
+            self.refits.record(event.user_id, event.item_id, event.ts)
+            if self.refits.due(event.ts):
+                model = fit_item_model(self.refits.snapshot(event.ts), self.refits.config)
+                self.collaborative = replace(self.collaborative, item_model=model)
         if state is None:
             if item_vector is None and query_vector is None:
                 return  # as the worker: nothing to learn for an unknown user yet
             state = UserState.new(self._catalog.index.dim)
         self.states[event.user_id] = apply_interaction(state, event, item_vector, query_vector,
                                                        self._interest)
+
+    def diagnostics(self) -> dict[str, float | int | str]:
+        """Candidate recall, and what the trainer did (for the evaluate report)."""
+        out: dict[str, float | int | str] = {
+            "candidate_recall": round(self.candidate_hits / self.candidate_asked, 5) if self.candidate_asked else 0.0,
+            "item_model_refits": self.refits.refits if self.refits is not None else 0,
+        }
+        if self.trainer is not None:
+            check = self.trainer.last_check
+            out.update({
+                "ranker_rows": self.trainer.examples, "ranker_versions": self.published,
+                "ranker_holdout": len(self.trainer.ranker.holdout),
+                "ranker_holdout_auc": round(check.auc, 4) if check is not None else float("nan"),
+                "default_holdout_auc": round(check.default_auc, 4) if check is not None else float("nan"),
+                "ranker_last_check": self.trainer.last_check_reason,
+                "label_positives": self.next_event.positives, "label_misses": self.next_event.misses,
+            })
+        return out
 
 
 class SeenFiltered:

@@ -128,6 +128,23 @@ class InterestConfig:
         return weights[kind]
 
 
+REPEAT_POLICIES = ("never", "recent", "allow")
+
+
+def _parse_repeats(spec: str) -> tuple[str, dict[str, str]]:
+    """``"never,cart=allow"`` -> ``("never", {"cart": "allow"})``."""
+    default, per_scene = "never", {}
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        scene, _, policy = part.rpartition("=")
+        if policy not in REPEAT_POLICIES:
+            raise ConfigError(f"repeats {spec!r}: {policy!r} is not one of {', '.join(REPEAT_POLICIES)}")
+        if scene:
+            per_scene[scene] = policy
+        else:
+            default = policy
+    return default, per_scene
+
+
 @dataclass(frozen=True)
 class RecommendConfig:
     k: int = 10
@@ -149,8 +166,30 @@ class RecommendConfig:
     trending_candidates: int = 10
     fresh_candidates: int = 5
     fresh_window_s: float = 86400.0
+    # The item-item model (EASE, refit in the background): its score beside cosine and
+    # co-visitation, and how fast older recent items fade in the history it scores.
+    item_model_weight: float = 1.0
+    item_model_decay: float = 0.8
+    # Items the user already had: "never" again (movies; as far as the bounded history
+    # remembers), only not the "recent" ones and purchases, or "allow" (groceries: repeat
+    # purchases). A default, then per-scene overrides: "never,cart=allow".
+    repeats: str = "never"
+
+    def repeat_policy(self, scene: str | None) -> str:
+        """The repeat policy of ``scene``.
+
+        >>> RecommendConfig(repeats="never,cart=allow").repeat_policy("cart")
+        'allow'
+        """
+        default, per_scene = _parse_repeats(self.repeats)
+        return per_scene.get(scene or "", default)
 
     def __post_init__(self) -> None:
+        _parse_repeats(self.repeats)
+        if not (math.isfinite(self.item_model_weight) and self.item_model_weight >= 0):
+            raise ConfigError(f"item_model_weight must be >= 0, got {self.item_model_weight!r}")
+        if not 0.0 < self.item_model_decay <= 1.0:
+            raise ConfigError(f"item_model_decay must be in (0, 1], got {self.item_model_decay!r}")
         _positive("k", self.k)
         _positive("overfetch", self.overfetch)
         _positive("max_shown", self.max_shown)

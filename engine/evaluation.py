@@ -102,8 +102,9 @@ class RecommenderTrace:
     recommend_s: float = 0.0
     update_s: float = 0.0
     empty_lists: int = 0
+    extra: dict[str, float | int | str] = field(default_factory=dict)  # e.g. candidate recall
 
-    def summary(self, k: int, catalogue_size: int, events: int) -> dict[str, float | int]:
+    def summary(self, k: int, catalogue_size: int, events: int) -> dict[str, float | int | str]:
         m = metrics_from_ranks(self.ranks, k)
         return {
             "recall": round(m.recall, 5), "ndcg": round(m.ndcg, 5), "mrr": round(m.mrr, 5),
@@ -111,6 +112,7 @@ class RecommenderTrace:
             "scored": m.scored, "empty_lists": self.empty_lists,
             "ms_per_event": round(1000 * (self.recommend_s + self.update_s) / max(events, 1), 4),
             "ms_per_recommendation": round(1000 * self.recommend_s / max(m.scored, 1), 4),
+            **self.extra,
         }
 
 

@@ -21,7 +21,10 @@ log_fatigue         ``log1p`` of how often the item was shown to the user recent
 scene_*             one-hot of home, search, product, cart, other (None is other)
 hour_sin, hour_cos  hour of day (UTC plus ``utc_offset_s``) on the unit circle
 dow_sin, dow_cos    day of week (Monday 0) on the unit circle
-src_*               candidate source flags: semantic, covisit, trending, fresh
+src_*               candidate source flags: semantic, covisit, trending, fresh, itemmodel
+item_model          the item-item model's score (:mod:`engine.itemmodels`, EASE) of the
+                    user's recency-weighted recent items, relative to the best candidate's
+log_popularity      ``log1p`` of the item's decayed interaction mass (all time, all scenes)
 ==================  =========================================================
 
 :func:`default_scores` is the hand-set ranking (cosine to the blended vector, averaged with
@@ -45,7 +48,7 @@ from engine.interests import InterestView, UserState, interest_at
 from engine.types import Matrix, Vector
 
 SCENES = ("home", "search", "product", "cart")
-SOURCES = ("semantic", "covisit", "trending", "fresh")
+SOURCES = ("semantic", "covisit", "trending", "fresh", "itemmodel")
 SOURCE_BITS: Mapping[str, int] = {name: 1 << i for i, name in enumerate(SOURCES)}
 """Bit of each source in the ``sources`` bitmask of :class:`CandidateSignals`."""
 
@@ -56,6 +59,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"scene_{s}" for s in (*SCENES, "other")),
     "hour_sin", "hour_cos", "dow_sin", "dow_cos",
     *(f"src_{s}" for s in SOURCES),
+    "item_model", "log_popularity",
 )
 N_FEATURES = len(FEATURE_NAMES)
 COLUMN: Mapping[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -145,6 +149,8 @@ class CandidateSignals:
     fatigue: NDArray[np.floating]
     sources: NDArray[np.integer]
     categories: Sequence[Sequence[str]] = field(default_factory=tuple)
+    item_model: NDArray[np.floating] | None = None  # relative to the best candidate; None: zeros
+    popularity: NDArray[np.floating] | None = None  # decayed interaction mass; None: zeros
 
 
 def _time_features(now: float, utc_offset_s: float) -> list[float]:
@@ -197,16 +203,26 @@ def build_features(ctx: UserContext, item_vectors: Matrix, signals: CandidateSig
     sources = np.asarray(signals.sources, dtype=np.int64)
     for name, bit in SOURCE_BITS.items():
         out[:, COLUMN[f"src_{name}"]] = (sources & bit) > 0
+    for name, column, transform in (("item_model", "item_model", None), ("popularity", "log_popularity", np.log1p)):
+        values = getattr(signals, name)
+        if values is None:
+            continue
+        if np.shape(values) != (n,):
+            raise DimensionMismatch(f"signals.{name} must have shape ({n},), got {np.shape(values)}")
+        values = np.maximum(np.asarray(values, dtype=np.float32), 0.0)
+        out[:, COLUMN[column]] = transform(values) if transform is not None else values
     return out
 
 
-def default_scores(features: Matrix, covisit_weight: float = 0.0) -> NDArray[np.float32]:
+def default_scores(features: Matrix, covisit_weight: float = 0.0,
+                   item_model_weight: float = 0.0) -> NDArray[np.float32]:
     """The hand-set score over the feature columns: ``(cos_blended + intent * cos_query) /
-    (1 + intent) + covisit_weight * covisit``. Shape ``(n,)``."""
+    (1 + intent) + covisit_weight * covisit + item_model_weight * item_model``. Shape ``(n,)``."""
     f = np.asarray(features, dtype=np.float32)
     if f.ndim != 2 or f.shape[1] != N_FEATURES:
         raise DimensionMismatch(f"features must be (n, {N_FEATURES}), got {f.shape}")
     intent = f[:, COLUMN["query_intent"]]
     out: NDArray[np.float32] = ((f[:, COLUMN["cos_blended"]] + f[:, COLUMN["intent_x_cos_query"]])
-                                / (1.0 + intent) + covisit_weight * f[:, COLUMN["covisit"]]).astype(np.float32)
+                                / (1.0 + intent) + covisit_weight * f[:, COLUMN["covisit"]]
+                                + item_model_weight * f[:, COLUMN["item_model"]]).astype(np.float32)
     return out

@@ -220,3 +220,120 @@ class ShownCounts:
 
     def forget_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
+
+
+@dataclass
+class _CandidateSet:
+    model_version: int
+    item_ids: tuple[str, ...]
+    features: Matrix
+
+
+def sample_rows(n: int, keep: int) -> NDArray[np.intp]:
+    """``keep`` of ``n`` row indices, evenly spaced (deterministic), all when ``n <= keep``.
+
+    >>> sample_rows(10, 3).tolist(), sample_rows(2, 5).tolist()
+    ([0, 4, 9], [0, 1])
+    """
+    if n <= keep:
+        return np.arange(n, dtype=np.intp)
+    return np.unique(np.linspace(0, n - 1, keep).round().astype(np.intp))
+
+
+def next_event_example(example_id: str, user_id: str, model_version: int, candidates: Sequence[str],
+                       features: Matrix, item_id: str, kind: str, ranker_config: RankerConfig,
+                       max_negatives: int = 50) -> Example | None:
+    """Next-event prediction as a label: the user acted on ``item_id`` while ``candidates``
+    (their last candidate set, feature rows ``features`` ``(n, N_FEATURES)``) were what
+    the engine would have ranked. The chosen candidate is a positive (the action's label
+    weight, :func:`engine.ranker.feedback_label`), up to ``max_negatives`` others (evenly
+    spaced) are negatives with the impression weight. ``None`` when the item was not
+    among the candidates (a miss of candidate retrieval, not of the ranking).
+
+    >>> rows = np.eye(3, N_FEATURES, dtype=np.float32)
+    >>> e = next_event_example("e1", "u1", 0, ["a", "b", "c"], rows, "b", "click", RankerConfig())
+    >>> e.item_ids, e.labels.tolist(), e.weights.tolist()
+    (('b', 'a', 'c'), [1.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+    >>> next_event_example("e2", "u1", 0, ["a"], rows[:1], "z", "click", RankerConfig()) is None
+    True
+    """
+    rows = np.asarray(features, dtype=np.float32)
+    if rows.shape != (len(candidates), N_FEATURES):
+        raise DimensionMismatch(f"{len(candidates)} candidates but features {rows.shape}")
+    try:
+        positive = list(candidates).index(item_id)
+    except ValueError:
+        return None
+    label, weight = feedback_label(kind, ranker_config)
+    others = np.array([i for i in range(len(candidates)) if i != positive], dtype=np.intp)
+    negatives = others[sample_rows(len(others), max_negatives)] if len(others) else others
+    order = np.concatenate([[positive], negatives]).astype(np.intp)
+    _, negative_weight = feedback_label("impression", ranker_config)
+    labels = np.zeros(len(order), np.float32)
+    labels[0] = label
+    weights = np.full(len(order), negative_weight, np.float32)
+    weights[0] = weight
+    return Example(example_id, user_id, model_version, tuple(candidates[i] for i in order.tolist()),
+                   rows[order].copy(), labels, weights)
+
+
+class NextEventJoin:
+    """Each user's last candidate set (sampled to the page plus ``max_negatives`` others),
+    waiting for the user's next action: :func:`next_event_example`. One label per set (the
+    next action consumes it); at most ``max_users`` users (the one served longest ago
+    leaves first). Not thread-safe.
+
+    >>> join = NextEventJoin(RankerConfig(), max_users=10)
+    >>> join.served("u1", ["a", "b", "c"], np.zeros((3, N_FEATURES), np.float32), page=1, model_version=0)
+    >>> e = join.action("u1", "c", "purchase", example_id="ev-9")
+    >>> e.item_ids, e.labels.tolist(), join.action("u1", "a", "click", example_id="ev-10")
+    (('c', 'a', 'b'), [1.0, 0.0, 0.0], None)
+    >>> join.positives, join.misses
+    (1, 0)
+    """
+
+    def __init__(self, ranker_config: RankerConfig, max_users: int = 10_000, max_negatives: int = 50) -> None:
+        if max_users < 1 or max_negatives < 1:
+            raise ConfigError("max_users and max_negatives must be >= 1")
+        self.ranker_config = ranker_config
+        self.max_users = max_users
+        self.max_negatives = max_negatives
+        self._sets: OrderedDict[str, _CandidateSet] = OrderedDict()
+        self.positives = 0  # actions on an item of the user's last candidate set
+        self.misses = 0  # actions on an item outside it (candidate recall = positives / both)
+
+    def __len__(self) -> int:
+        return len(self._sets)
+
+    def served(self, user_id: str, candidates: Sequence[str], features: Matrix, page: int,
+               model_version: int) -> None:
+        """Remember the candidate set of the page just served; its first ``page`` rows
+        are the page's items (kept), the rest is sampled."""
+        rows = np.asarray(features, dtype=np.float32)
+        if rows.shape != (len(candidates), N_FEATURES):
+            raise DimensionMismatch(f"{len(candidates)} candidates but features {rows.shape}")
+        rest = np.arange(page, len(candidates), dtype=np.intp)
+        keep = np.concatenate([np.arange(min(page, len(candidates)), dtype=np.intp),
+                               rest[sample_rows(len(rest), self.max_negatives)]])
+        self._sets.pop(user_id, None)
+        self._sets[user_id] = _CandidateSet(model_version, tuple(candidates[i] for i in keep.tolist()),
+                                            rows[keep].copy())
+        while len(self._sets) > self.max_users:
+            self._sets.popitem(last=False)
+
+    def action(self, user_id: str, item_id: str, kind: str, example_id: str) -> Example | None:
+        """The user clicked or bought ``item_id``: the labelled candidate set, or ``None``
+        (no set waiting, or the item was not in it)."""
+        entry = self._sets.pop(user_id, None)
+        if entry is None:
+            return None
+        example = next_event_example(example_id, user_id, entry.model_version, entry.item_ids,
+                                     entry.features, item_id, kind, self.ranker_config, self.max_negatives)
+        if example is None:
+            self.misses += 1
+        else:
+            self.positives += 1
+        return example
+
+    def forget_user(self, user_id: str) -> None:
+        self._sets.pop(user_id, None)

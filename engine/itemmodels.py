@@ -221,6 +221,10 @@ class InteractionLog:
     def forget_user(self, user_id: str) -> None:
         self._users.pop(user_id, None)
 
+    def items_of(self, user_id: str) -> tuple[str, ...]:
+        """The user's remembered items, oldest first."""
+        return tuple(self._users.get(user_id, ()))
+
     def histories(self) -> list[tuple[str, ...]]:
         """A snapshot: each user's items (oldest first), users in least-recent order."""
         return [tuple(items) for items in self._users.values()]
@@ -251,3 +255,43 @@ def fit_item_model(histories: Sequence[Sequence[str]], config: ItemModelConfig) 
     g = gram([r for r in rows if r], len(ranked))
     weights = fit_ease(g, config.l2) if config.kind == "ease" else fit_cosine(g, config.neighbours)
     return ItemItemModel(tuple(ranked), weights, position)
+
+
+class ItemModelRefits:
+    """What the served item model is fitted from, and when: the bounded
+    :class:`InteractionLog` and a :class:`RefitSchedule`. The worker and the replay use
+    it the same way: :meth:`record` every action, and when :meth:`due`, fit
+    :func:`fit_item_model` on :meth:`snapshot` (the worker in a thread, the replay
+    inline). :meth:`had` is the user's longer history for the ``never`` repeat policy.
+    Not thread-safe (the snapshot is a copy, so the fit itself may run elsewhere).
+    """
+
+    def __init__(self, config: ItemModelConfig, schedule: RefitSchedule, log: InteractionLog) -> None:
+        self.config = config
+        self.schedule = schedule
+        self.log = log
+        self.refits = 0
+        self._since_events = 0
+        self._since_ts: float | None = None
+        self._fitted_on = 0
+
+    def record(self, user_id: str, item_id: str, now: float) -> None:
+        self.log.add(user_id, item_id)
+        self._since_events += 1
+        if self._since_ts is None:
+            self._since_ts = now
+
+    def due(self, now: float) -> bool:
+        if self._since_ts is None:
+            return False
+        return self.schedule.due(self._since_events, now - self._since_ts, self._fitted_on)
+
+    def snapshot(self, now: float) -> list[tuple[str, ...]]:
+        """The histories to fit on; the schedule restarts from here."""
+        self.refits += 1
+        self._fitted_on += self._since_events
+        self._since_events, self._since_ts = 0, now
+        return self.log.histories()
+
+    def had(self, user_id: str) -> tuple[str, ...]:
+        return self.log.items_of(user_id)

@@ -34,11 +34,12 @@ class DefaultScorer:
 
     version = 0
 
-    def __init__(self, covisit_weight: float = 0.0) -> None:
+    def __init__(self, covisit_weight: float = 0.0, item_model_weight: float = 0.0) -> None:
         self.covisit_weight = covisit_weight
+        self.item_model_weight = item_model_weight
 
     def score(self, features: Matrix) -> NDArray[np.float32]:
-        return default_scores(features, self.covisit_weight)
+        return default_scores(features, self.covisit_weight, self.item_model_weight)
 
 
 def is_holdout(example_id: str, share: float) -> bool:
@@ -294,14 +295,16 @@ class OnlineRanker:
         out: NDArray[np.float32] = probs.numpy().astype(np.float32)
         return out
 
-    def evaluate(self, holdout: Holdout | None = None) -> RankerMetrics:
+    def evaluate(self, holdout: Holdout | None = None, default: Scorer | None = None) -> RankerMetrics:
         """Metrics on ``holdout`` (default: this ranker's own). Evaluate the published
-        model on the training ranker's holdout to compare the two on the same examples."""
+        model on the training ranker's holdout to compare the two on the same examples.
+        ``default`` is the hand-set scorer compared against (default: cosine only)."""
         x, y, w = (holdout or self.holdout).arrays()
         if not len(y):
             return RankerMetrics(0, float("nan"), float("nan"), float("nan"))
         probs = self.score(x)
-        return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, default_scores(x), w))
+        baseline = default.score(x) if default is not None else default_scores(x)
+        return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w))
 
     def should_publish(self, candidate: RankerMetrics, current: RankerMetrics | None) -> bool:
         """Publish only with enough holdout and when neither logloss nor AUC is worse

@@ -14,7 +14,7 @@ transformer never runs here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -35,19 +35,23 @@ from engine.features import (
     user_context,
 )
 from engine.interests import InterestView, UserState, interest_at
+from engine.itemmodels import ItemItemModel, recency_weights
 from engine.ranker import DefaultScorer, Scorer
 from engine.trending import Trending
 from engine.types import Matrix, Vector
 
-__all__ = ["Collaborative", "Recommended", "learn_collaborative", "recommend", "search_intent"]
+__all__ = ["Collaborative", "Page", "Recommended", "learn_collaborative", "recommend", "recommend_page",
+           "search_intent"]
 
 
 @dataclass(frozen=True)
 class Collaborative:
-    """Behavioural signals learned online beside the content index (optional)."""
+    """Behavioural signals learned online beside the content index (optional): the
+    item-item model is refit in the background (:mod:`engine.itemmodels`)."""
 
     covisit: Covisitation | None = None
     trending: Trending | None = None
+    item_model: ItemItemModel | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,17 @@ class Recommended:
     score: float
     reason: str
     explored: bool = False
+    features: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Page:
+    """A page and every candidate it was chosen from: ``candidates`` and their feature
+    rows ``features`` ``(n, N_FEATURES)`` (the next-event labels of
+    :func:`engine.feedback.next_event_example` come from them)."""
+
+    items: list[Recommended]
+    candidates: tuple[str, ...] = ()
     features: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
@@ -91,28 +106,58 @@ def recommend(
     scorer: Scorer | None = None,
     shown: Mapping[str, float] | None = None,
     rng: np.random.Generator | None = None,
+    had: Collection[str] = (),
 ) -> list[Recommended]:
+    """The user's top ``k`` items, best first, each with a short human-readable reason:
+    :func:`recommend_page` without the candidates."""
+    return recommend_page(state, catalog, now, scene, interest_config, config, k, query_vector,
+                          collaborative, scorer, shown, rng, had).items
+
+
+def recommend_page(
+    state: UserState,
+    catalog: Catalog,
+    now: float,
+    scene: str | None,
+    interest_config: InterestConfig,
+    config: RecommendConfig,
+    k: int | None = None,
+    query_vector: Vector | None = None,
+    collaborative: Collaborative | None = None,
+    scorer: Scorer | None = None,
+    shown: Mapping[str, float] | None = None,
+    rng: np.random.Generator | None = None,
+    had: Collection[str] = (),
+) -> Page:
     """The user's top ``k`` items, best first, each with a short human-readable reason.
 
     ``query_vector`` is the embedding of ``state.last_query`` (search intent);
     ``scorer`` ranks the features (default: :class:`engine.ranker.DefaultScorer` with
     ``config.covisit_weight``); ``shown`` counts how often each item was shown to the
     user lately (fatigue; items at ``config.max_shown`` are filtered out). Exploration
-    needs ``rng``; without it the result is deterministic. Purchased, recently seen
-    (``exclude_recent``) and unavailable items are never recommended.
+    needs ``rng``; without it the result is deterministic. Unavailable items are never
+    recommended; items the user already had follow ``config.repeat_policy(scene)``:
+    ``never`` excludes ``had`` (the user's longer history, when the caller keeps one),
+    recent and purchased items, ``recent`` the recent (``exclude_recent``) and purchased
+    ones, ``allow`` none.
     """
     k = min(k or config.k, config.max_k)
     if not len(catalog):
-        return []
+        return Page([])
     shown = shown or {}
     collab = collaborative or Collaborative()
-    excluded = set(state.purchased)
-    if config.exclude_recent:
-        excluded.update(state.recent_items)
+    policy = config.repeat_policy(scene)
+    excluded: set[str] = set()
+    if policy != "allow":
+        excluded.update(state.purchased)
+        if config.exclude_recent:
+            excluded.update(state.recent_items)
+    if policy == "never":
+        excluded.update(had)
     excluded.update(i for i, n in shown.items() if n >= config.max_shown)
     view = _view_or_last_items(state, catalog, now, scene, interest_config)
     if view is None:
-        return _cold_start(catalog, collab, scene, now, k, excluded)
+        return Page(_cold_start(catalog, collab, scene, now, k, excluded))
     fetch = k * config.overfetch + len(excluded)
     ctx = replace(user_context(state, catalog, now, scene, interest_config, config, query_vector),
                   view=view)
@@ -128,18 +173,26 @@ def recommend(
     if collab.covisit is not None and recent:
         covisit_ids, covisit_matrix = collab.covisit.contributions(recent, now, recency)
     covisit_total = covisit_matrix.sum(axis=0)
+    model_scores: NDArray[np.float32] | None = None
+    model_top: list[str] = []
+    if collab.item_model is not None and state.recent_items:
+        model_scores = collab.item_model.scores(
+            state.recent_items, recency_weights(len(state.recent_items), config.item_model_decay))
+        best = np.argsort(-model_scores, kind="stable")[:fetch]
+        model_top = [collab.item_model.item_ids[j] for j in best.tolist() if model_scores[j] > 0]
     by_source = {
         "semantic": _retrieve(catalog, probes, fetch),
         "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:fetch].tolist()],
         "trending": (collab.trending.top(scene, config.trending_candidates, now, exclude=excluded)[0]
                      if collab.trending is not None else []),
         "fresh": _fresh(catalog, now, config),
+        "itemmodel": model_top,
     }
     merged, bits = merge_sources(by_source)
     keep = [row for row, item_id in enumerate(merged)
             if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available]
     if not keep:
-        return []
+        return Page([])
     candidates = [merged[row] for row in keep]
     infos = [catalog.get(i) for i in candidates]
     vectors = catalog.index.vectors(candidates)
@@ -155,17 +208,33 @@ def recommend(
         fatigue=np.array([shown.get(c, 0.0) for c in candidates]),
         sources=bits[keep],
         categories=[info.categories for info in infos if info is not None],
+        item_model=_relative_model_scores(collab.item_model, model_scores, candidates),
+        popularity=(np.array([collab.covisit.mass(c, now) for c in candidates])
+                    if collab.covisit is not None else None),
     )
     features = build_features(ctx, vectors, signals)
-    relevance = (scorer or DefaultScorer(config.covisit_weight)).score(features)
+    relevance = (scorer or DefaultScorer(config.covisit_weight, config.item_model_weight)).score(features)
     page, explored = _page(vectors, relevance, k, config, signals.categories, rng)
     reasons = _reasons(state, catalog, vectors[page], now, query_vector, scene,
                        [_covisit_source(state, catalog, recent, covisit_ids, covisit_matrix, column,
                                         candidates[i], float(covisit[i])) for i in page.tolist()],
                        features[page, COLUMN["src_trending"]] > 0)
-    return [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
-                        features[i])
-            for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
+    items = [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
+                         features[i])
+             for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
+    return Page(items, tuple(candidates), features)
+
+
+def _relative_model_scores(model: ItemItemModel | None, scores: NDArray[np.float32] | None,
+                           candidates: Sequence[str]) -> NDArray[np.float32] | None:
+    """The item model's score of each candidate relative to the best candidate's (like
+    co-visitation: one scale whatever the data), 0 for items outside the model."""
+    if model is None or scores is None:
+        return None
+    out = np.array([scores[model.position[c]] if c in model.position else 0.0 for c in candidates],
+                   dtype=np.float32)
+    top = float(out.max(initial=0.0))
+    return out / top if top > 0 else np.zeros_like(out)
 
 
 def _view_or_last_items(state: UserState, catalog: Catalog, now: float, scene: str | None,

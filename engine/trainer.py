@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from engine.config import ConfigError
 from engine.feedback import Example
-from engine.ranker import OnlineRanker, RankerConfig, RankerMetrics
+from engine.ranker import OnlineRanker, RankerConfig, RankerMetrics, Scorer
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Trainer:
     """
 
     def __init__(self, config: RankerConfig, publish_interval_s: float,
-                 published: bytes | None = None) -> None:
+                 published: bytes | None = None, default: Scorer | None = None) -> None:
         if not (math.isfinite(publish_interval_s) and publish_interval_s >= 0):
             raise ConfigError(f"publish_interval_s must be >= 0, got {publish_interval_s!r}")
         self.config = config
@@ -52,6 +52,9 @@ class Trainer:
         self._last_check = -math.inf
         self._step_at_publish = 0
         self.examples = 0
+        self.default = default  # the hand-set scorer in service: the floor a version must beat
+        self.last_check: RankerMetrics | None = None  # the candidate's holdout metrics at the last check
+        self.last_check_reason = "no check yet"  # why the last check did (not) publish
         if published is not None:
             self.resume_from(published)
 
@@ -82,18 +85,38 @@ class Trainer:
         page_ids = [example.rec_id] * len(example.item_ids)
         return self.ranker.update(page_ids, example.features, example.labels, example.weights)
 
+    @property
+    def in_service(self) -> OnlineRanker | None:
+        """The published version serving now (``None``: the default scorer)."""
+        return self._in_service
+
     def maybe_publish(self, now: float) -> Published | None:
         """A new version if it is time to check, the model has trained since the last
-        version, and it is no worse than the version in service on the holdout."""
-        if now - self._last_check < self.publish_interval_s or self.ranker.step == self._step_at_publish:
+        version, and it is no worse than the version in service on the holdout.
+        ``last_check_reason`` says why a check did not publish."""
+        if now - self._last_check < self.publish_interval_s:
+            return None
+        if self.ranker.step == self._step_at_publish:
+            self.last_check_reason = (f"waiting for {self.config.min_batch} training rows (a step)"
+                                      if self.ranker.step == 0 else "no training since the last version")
             return None
         self._last_check = now
-        candidate = self.ranker.evaluate()
-        replaced = self._in_service.evaluate(self.ranker.holdout) if self._in_service is not None else None
+        candidate = self.ranker.evaluate(default=self.default)
+        self.last_check = candidate
+        replaced = (self._in_service.evaluate(self.ranker.holdout, default=self.default)
+                    if self._in_service is not None else None)
         # The hand-set default is the floor, whatever is in service: never ship below it.
-        beats_default = (candidate.n >= self.config.min_holdout and math.isfinite(candidate.auc)
-                         and candidate.auc >= candidate.default_auc - self.config.publish_tolerance)
-        if not beats_default or (replaced is not None and not self.ranker.should_publish(candidate, replaced)):
+        if candidate.n < self.config.min_holdout:
+            self.last_check_reason = f"holdout {candidate.n} < {self.config.min_holdout} rows"
+            return None
+        if not (math.isfinite(candidate.auc)
+                and candidate.auc >= candidate.default_auc - self.config.publish_tolerance):
+            self.last_check_reason = (f"holdout AUC {candidate.auc:.3f} below the default's "
+                                      f"{candidate.default_auc:.3f}")
+            return None
+        if replaced is not None and not self.ranker.should_publish(candidate, replaced):
+            self.last_check_reason = (f"not better than version {self.version}: logloss {candidate.logloss:.4f} "
+                                      f"vs {replaced.logloss:.4f}, AUC {candidate.auc:.3f} vs {replaced.auc:.3f}")
             return None
         state = self.ranker.publish(after=self._newest_version)
         self._newest_version = self.ranker.version
@@ -101,4 +124,5 @@ class Trainer:
         in_service.load_state_dict(state)
         self._in_service, self._in_service_state = in_service, state
         self._step_at_publish = self.ranker.step
+        self.last_check_reason = f"published version {self.ranker.version}"
         return Published(self.ranker.version, state, candidate, replaced, self.examples, self.ranker.step)

@@ -22,6 +22,7 @@ from engine.config import (
 )
 from engine.covisit import CovisitConfig
 from engine.feedback import FeedbackConfig
+from engine.itemmodels import InteractionLog, ItemModelConfig, ItemModelRefits, RefitSchedule
 from engine.ranker import RankerConfig
 from engine.reasons import LANGUAGES as REASON_LANGUAGES
 
@@ -98,6 +99,17 @@ class Settings:
     # Co-visitation counts halve over this long. Item relations outlive trends (trending has
     # its own 6 h half-life): on MovieLens and Online Retail a year beat 30 days and 3 days.
     covisit_half_life_s: float = 365 * 86400.0
+    # Issue 11: the item-item model (EASE) refit in the background, repeats, next-event labels.
+    item_model_refit_every: str = "5000"  # N events or Nd/Nh of event time
+    item_model_l2: float = 100.0
+    item_model_max_items: int = 5000  # the most active items the model covers (4 * N^2 bytes)
+    item_model_users: int = 20_000  # users whose recent items the fits read (and "never" remembers)
+    item_model_items_per_user: int = 200
+    item_model_weight: float = 1.0
+    item_model_decay: float = 0.8
+    repeats: str = "never"  # never | recent | allow, then per-scene overrides: "never,cart=allow"
+    next_event_labels: bool = True  # actions on last candidate sets train the ranker
+    next_event_users: int = 10_000  # users whose last candidate set waits for a label
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -129,6 +141,8 @@ class Settings:
         self.ranker_config()
         self.feedback_config()
         self.covisit_config()
+        self.item_model_config()
+        self.refit_schedule()
 
     # --- topic names -------------------------------------------------------------
     def topic(self, name: str) -> str:
@@ -159,8 +173,19 @@ class Settings:
         return RecommendConfig(
             k=self.k, max_k=max(100, self.k), mmr_strength=self.mmr_strength,
             max_per_category=self.max_per_category or None, explore_share=self.explore_share,
-            max_shown=self.max_shown,
+            max_shown=self.max_shown, item_model_weight=self.item_model_weight,
+            item_model_decay=self.item_model_decay, repeats=self.repeats,
         )
+
+    def item_model_config(self) -> ItemModelConfig:
+        return ItemModelConfig("ease", l2=self.item_model_l2, max_items=self.item_model_max_items)
+
+    def refit_schedule(self) -> RefitSchedule:
+        return RefitSchedule.parse(self.item_model_refit_every)
+
+    def item_model_refits(self) -> ItemModelRefits:
+        return ItemModelRefits(self.item_model_config(), self.refit_schedule(),
+                               InteractionLog(self.item_model_users, self.item_model_items_per_user))
 
     def ranker_config(self) -> RankerConfig:
         return RankerConfig(
@@ -203,6 +228,9 @@ def from_env(environ: Mapping[str, str] | None = None) -> Settings:
         if raw is None or raw == "":
             continue
         kind = type(getattr(Settings, f.name, "")) if hasattr(Settings, f.name) else str
+        if kind is bool:  # bool("false") would be True
+            values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            continue
         try:
             values[f.name] = kind(raw)
         except ValueError:

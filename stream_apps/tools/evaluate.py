@@ -22,12 +22,22 @@ import orjson
 from tqdm import tqdm
 
 from engine.baselines import (
-    AlsRecommender, ContentRecommender, CovisitRecommender, ItemModelRecommender, PopularRecommender,
-    SeenFiltered, StreamrecReplay,
+    AlsRecommender,
+    ContentRecommender,
+    CovisitRecommender,
+    ItemModelRecommender,
+    PopularRecommender,
+    SeenFiltered,
+    StreamrecReplay,
 )
 from engine.catalog import Catalog
 from engine.evaluation import (
-    ReplayRecommender, RecommenderTrace, metrics_from_ranks, replay, warmup_count, windowed,
+    RecommenderTrace,
+    ReplayRecommender,
+    metrics_from_ranks,
+    replay,
+    warmup_count,
+    windowed,
 )
 from engine.index import HnswIndex
 from engine.itemmodels import ItemModelConfig, RefitSchedule
@@ -36,7 +46,8 @@ from stream_apps.settings import EMBEDDED_BOOTSTRAP, Settings, bootstrap_is_expl
 from stream_apps.tools.datasets import Dataset, load_dataset
 from stream_apps.tools.embeddings import encode_texts
 
-RECOMMENDERS = ("popular", "covisit", "content", "ease", "itemknn", "als", "streamrec", "streamrec-unseen")
+RECOMMENDERS = ("popular", "covisit", "content", "ease", "itemknn", "als", "streamrec", "streamrec-default",
+                "streamrec-unseen")
 TUNED = ("ease", "itemknn", "als")
 
 # The baselines' hyperparameter grids, tried on the first ``--tune`` share of the stream
@@ -177,10 +188,15 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
     query_matrix = encode_texts(encoder, keys, "encoding queries", options.quiet, cache_dir=options.cache_dir)
     query_vectors: dict[str, Vector] = {q: query_matrix[i] for i, q in enumerate(queries)}
 
-    def streamrec() -> StreamrecReplay:
+    def streamrec(learned: bool = True, name: str | None = None) -> StreamrecReplay:
+        # As the worker: its item-model refits (on --refit-every, like the baselines) and,
+        # unless told otherwise, the ranker trained on next-event labels.
+        refits = replace(settings, item_model_refit_every=options.refit_every).item_model_refits()
         return StreamrecReplay(catalog, settings.interest_config(),
                                replace(settings.recommend_config(), k=options.k, max_k=max(100, options.k)),
-                               query_vectors)
+                               query_vectors, refits=refits,
+                               ranker=settings.ranker_config() if learned and settings.next_event_labels else None,
+                               name=name, covisit=settings.covisit_config())
 
     schedule = RefitSchedule.parse(options.refit_every)
     chosen = tuning.chosen if tuning is not None else DEFAULT_PARAMS
@@ -190,6 +206,7 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
         "content": lambda: ContentRecommender(catalog),
         **{name: (lambda name=name: make_baseline(name, chosen[name], schedule)) for name in TUNED},
         "streamrec": streamrec,
+        "streamrec-default": lambda: streamrec(learned=False, name="streamrec-default"),
         "streamrec-unseen": lambda: SeenFiltered(streamrec(), max_k=max(100, options.k)),
     }
     return [made[name]() for name in options.recommenders]
@@ -241,6 +258,10 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
             settings, replayed, options.k, warmup, known.__contains__, options.include_repeats,
             external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet))
     replay_s = time.perf_counter() - started
+    for recommender, trace in zip(recommenders, traces):
+        diagnostics = getattr(recommender, "diagnostics", None)
+        if diagnostics is not None:
+            trace.extra.update(diagnostics())
     scored = len(traces[0].ranks) if traces else 0
     return EvaluationReport(dataset, len(events), scored, warmup, traces, setup_s, replay_s, stopped, tuning)
 
@@ -261,12 +282,33 @@ def _stop_on_interrupt() -> Iterator[threading.Event]:
 
 def format_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     k = report["k"]
-    header = ["recommender", f"recall@{k}", f"ndcg@{k}", f"mrr@{k}", "coverage", "ms/event", "ms/rec"]
+    header = ["recommender", f"recall@{k}", f"ndcg@{k}", f"mrr@{k}", "coverage", "cand. recall",
+              "ms/event", "ms/rec"]
     rows = []
     for name, r in report["results"].items():
+        candidates = f"{r['candidate_recall']:.4f}" if "candidate_recall" in r else "-"
         rows.append([name, f"{r['recall']:.4f}", f"{r['ndcg']:.4f}", f"{r['mrr']:.4f}",
-                     f"{r['coverage']:.3f}", f"{r['ms_per_event']:.3f}", f"{r['ms_per_recommendation']:.3f}"])
+                     f"{r['coverage']:.3f}", candidates, f"{r['ms_per_event']:.3f}",
+                     f"{r['ms_per_recommendation']:.3f}"])
     return header, rows
+
+
+def ranker_lines(report: dict[str, Any]) -> list[str]:
+    """What each learned streamrec's trainer did: rows, versions, holdout AUC beside the
+    default scorer's, and why its last check did not publish."""
+    lines = []
+    for name, r in report["results"].items():
+        if "ranker_rows" in r:
+            lines.append(f"{name}: ranker trained on {r['ranker_rows']:,} next-event rows "
+                         f"({r['label_positives']:,} labelled actions, {r['label_misses']:,} outside the "
+                         f"candidates), {r['ranker_versions']} versions published; holdout "
+                         f"{r['ranker_holdout']:,} rows, AUC {r['ranker_holdout_auc']} vs default "
+                         f"{r['default_holdout_auc']}; last check: {r['ranker_last_check']}")
+    tuning = report.get("tuning") or {}
+    if tuning.get("events"):
+        chosen = "; ".join(f"{n} {p}" for n, p in tuning["chosen"].items() if n in report["results"])
+        lines.append(f"baselines tuned on the first {tuning['events']:,} events only: {chosen}")
+    return lines
 
 
 def print_table(report: dict[str, Any]) -> None:
@@ -290,7 +332,7 @@ def print_table(report: dict[str, Any]) -> None:
         table.add_column(name, justify="left" if i == 0 else "right")
     for row in rows:
         table.add_row(*row)
-    Console(width=110).print(table)
+    Console(width=120).print(table)
 
 
 def plot(report: EvaluationReport, options: EvaluateOptions, out: Path, windows: int = 20) -> None:
@@ -347,6 +389,8 @@ def run_evaluate(settings: Settings, options: EvaluateOptions, encoder: TextEnco
     report = evaluate(dataset, encoder, settings, options, external_broker=external)
     data = report.as_json(options)
     print_table(data)
+    for line in ranker_lines(data):
+        print(line)
     print(f"setup (encode + index) {report.setup_s:.1f}s, replay {report.replay_s:.1f}s; "
           f"repeat interactions {'scored' if options.include_repeats else 'fed but not scored'}",
           file=sys.stderr)

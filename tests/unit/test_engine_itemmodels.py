@@ -9,7 +9,13 @@ from engine.baselines import AlsRecommender, ItemModelRecommender
 from engine.config import ConfigError
 from engine.events import Interaction
 from engine.itemmodels import (
-    InteractionLog, ItemModelConfig, RefitSchedule, fit_cosine, fit_ease, fit_item_model, gram,
+    InteractionLog,
+    ItemModelConfig,
+    RefitSchedule,
+    fit_cosine,
+    fit_ease,
+    fit_item_model,
+    gram,
     recency_weights,
 )
 
