@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import os
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from engine.events import ItemUpsert
 from stream_apps.worker.context import WorkerContext, vector_from_wire
 
 log = logging.getLogger(__name__)
+
+FATAL_EXIT_AFTER_S = 15.0
 
 
 class EncoderMismatch(RuntimeError):
@@ -107,7 +110,11 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
                     _apply_batch(ctx, records, time.time(), encoder)
                 except EncoderMismatch as exc:
                     log.critical("%s", exc)
-                    raise  # the worker stops: serving from a mixed or empty index is worse
+                    # The worker stops: serving from a mixed or empty index is worse. Faust's
+                    # crash path stops it in order; if a join or recovery in progress holds
+                    # that up (seen in CI: still running after 180 s), exit regardless.
+                    asyncio.get_running_loop().call_later(FATAL_EXIT_AFTER_S, os._exit, 2)
+                    raise
             if not ctx.catalog_loaded.is_set() and await caught_up(consumer, tps, started):
                 ctx.catalog_loaded.set()
                 log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)

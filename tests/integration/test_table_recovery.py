@@ -312,7 +312,7 @@ def test_apply_is_idempotent() -> None:
     code = """
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread as T
 from aiokafka.consumer.group_coordinator import GroupCoordinator as G
-from stream_apps.kafka.patches import tansu_compat as kafka_compat as kc
+from stream_apps.kafka.patches import tansu_compat as kc
 assert not kc.kafka_compat_applied()
 kc.apply_kafka_compat()
 funcs = (T._create_worker_consumer, T._create_client_consumer, T._highwaters,
