@@ -241,8 +241,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         sources=bits[keep],
         categories=[info.categories for info in infos if info is not None],
         item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
-        popularity=(np.array([collab.covisit.mass(c, now) for c in candidates])
-                    if collab.covisit is not None else None),
+        popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
     )
     features = build_features(prep.ctx, vectors, signals)
     return _Ranked(prep, candidates, covisit, column, signals, vectors, features)

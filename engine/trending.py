@@ -83,6 +83,11 @@ class DecayedCounter:
     def keys(self) -> list[str]:
         return list(self._values)
 
+    def items_at(self, now: float) -> tuple[list[str], NDArray[np.float64]]:
+        """Every key and its decayed count at ``now`` (``scores(keys(), now)`` in one pass)."""
+        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(self._values))
+        return list(self._values), values * self._factor(now)
+
     def _factor(self, now: float) -> float:
         """Stored value -> value decayed to ``now``."""
         if self._t_ref is None:

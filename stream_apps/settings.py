@@ -117,6 +117,10 @@ class Settings:
     batch_max_events: int = 256
     batch_window_ms: float = 5.0
     coalesce_user_events: bool = True
+    # The GIL switch interval of a worker process (Python's default is 5 ms), and how long
+    # the item-vector and model-update loaders' fetches wait (their updates arrive within it).
+    gil_switch_interval_ms: float = 1.0
+    loader_fetch_max_wait_ms: int = 250
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -139,6 +143,9 @@ class Settings:
         if self.batch_max_events < 1 or not 0.0 < self.batch_window_ms <= 1000.0:
             raise SettingsError(f"batch_max_events must be >= 1 and batch_window_ms in (0, 1000], got "
                                 f"{self.batch_max_events} and {self.batch_window_ms}")
+        if not 0.05 <= self.gil_switch_interval_ms <= 100.0 or not 1 <= self.loader_fetch_max_wait_ms <= 5000:
+            raise SettingsError("gil_switch_interval_ms must be in [0.05, 100] and loader_fetch_max_wait_ms "
+                                "in [1, 5000]")
         if not 0.0 <= self.control_share <= 1.0:
             raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
         if self.reason_language not in REASON_LANGUAGES:
