@@ -15,14 +15,14 @@ reused); ``tests/unit/test_engine_batch.py`` checks the two agree item for item.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
-from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, user_context
+from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, search_intent
 from engine.index import HnswIndex
 from engine.interests import InterestView, UserState
 from engine.itemmodels import recency_weights
@@ -168,8 +168,10 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     if view is None:
         return Page(_cold_start(catalog, collab, scene, now, k, excluded))
     fetch = k * config.overfetch + len(excluded)
-    ctx = replace(user_context(state, catalog, now, scene, interest_config, config, request.query_vector),
-                  view=view)
+    # user_context() with the view just computed (it would compute interest_at again).
+    intent = (search_intent(state, now, interest_config, config) if request.query_vector is not None else 0.0)
+    recent_categories = tuple(info.categories for i in state.recent_items if (info := catalog.get(i)) is not None)
+    ctx = UserContext(view, now, scene, request.query_vector, intent, recent_categories)
     probes = [view.blended]
     if view.short_strength > 0.05:
         probes.append(view.short)
