@@ -287,17 +287,59 @@ def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) 
     prod.flush()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuSampler(threading.Thread):
+    """Samples a process's CPU time every 50 ms: the CPU it spent between two moments."""
+
+    def __init__(self, pid_of: Callable[[], int | None]) -> None:
+        super().__init__(daemon=True, name="cpu-sampler")
+        self.pid_of, self.samples = pid_of, []  # (wall time, cpu seconds)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.05):
+            pid = self.pid_of()
+            cpu = cpu_seconds(pid) if pid else None
+            if cpu is not None:
+                self.samples.append((time.time(), cpu))
+
+    def between(self, start: float, end: float) -> float | None:
+        inside = [c for t, c in self.samples if start <= t <= end]
+        return inside[-1] - inside[0] if len(inside) > 1 else None
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
 def _measure_drain(settings: Settings, collect_topic: str, produce: Callable[[], None],
-                   n: int) -> tuple[float, int, int]:
-    """(events answered per second, events answered, records read) while a backlog drains."""
+                   n: int, pid_of: Callable[[], int | None] = lambda: None) -> dict[str, Any]:
+    """Events answered per second while a backlog drains, events answered, records read,
+    and the draining process's CPU milliseconds per event answered."""
     collector = Collector(settings, collect_topic)
+    sampler = CpuSampler(pid_of)
     collector.start()
+    sampler.start()
     collector.ready.wait(15)
     produce()
     collector.wait_for(n)
     collector.stop()
+    sampler.stop()
     collector.join(5)
-    return _drain_rate(collector.times), len(collector.times), collector.records
+    times = collector.times
+    cpu = sampler.between(times[0], times[-1]) if len(times) > 1 else None
+    return {"rate": _drain_rate(times), "answered": len(times), "records": collector.records,
+            "cpu_ms_per_event": round(1000 * cpu / (len(times) - 1), 3) if cpu is not None else None,
+            "load_average": round(__import__("os").getloadavg()[0], 1)}
 
 
 def _paced_rate(prod: Any, topic: str, collector: Collector, rate: int, seconds: float,
@@ -380,12 +422,15 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
         try:
-            rate, got, _ = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n)
+            drained = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n,
+                                     pid_of=lambda: started[0].pid if started else None)
         finally:
             for pt in started:
                 stop_process(pt, timeout=5)
-        out["passthrough_eps"] = round(rate, 1)
-        out["passthrough_received"] = got
+        out["passthrough_eps"] = round(drained["rate"], 1)
+        out["passthrough_received"] = drained["answered"]
+        out["passthrough_cpu_ms_per_event"] = drained["cpu_ms_per_event"]
+        out["passthrough_load_average"] = drained["load_average"]
 
         # 2. the worker: its index, then the same backlog, then paced rates
         wait_for_topics(settings, max_wait_s=10)
@@ -405,11 +450,15 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         out["index_items"] = health.get("index_items", 0)
         _say(f"worker: draining {n:,} events ({out['index_items']:,} items in its index)")
         before = batch_sizes(web_port)
-        rate, got, records = _measure_drain(settings, names.recommendations,
-                                            lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n)
+        drained = _measure_drain(settings, names.recommendations,
+                                 lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n,
+                                 pid_of=lambda: worker.pid)
+        rate = drained["rate"]
         out["throughput_eps"] = round(rate, 1)
-        out["throughput_received"] = got
-        out["throughput_recommendations"] = records
+        out["throughput_received"] = drained["answered"]
+        out["throughput_recommendations"] = drained["records"]
+        out["throughput_cpu_ms_per_event"] = drained["cpu_ms_per_event"]
+        out["throughput_load_average"] = drained["load_average"]
         out["throughput_batches"] = batch_stats(before, batch_sizes(web_port))
 
         time.sleep(2.0)  # let the worker finish the backlog's commits before timing single events
@@ -507,6 +556,11 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
         rows += [
             ("worker throughput (events/s)", tp, f"pass-through {pt}", ratio(tp, pt)),
             ("  items in the worker's index", f"{result.get('index_items', 0):,}", "", ""),
+            ("  CPU ms per event (its process)", result.get("throughput_cpu_ms_per_event"),
+             f"pass-through {result.get('passthrough_cpu_ms_per_event')}",
+             ratio(result.get("throughput_cpu_ms_per_event"), result.get("passthrough_cpu_ms_per_event"))),
+            ("  load average (1 min) while draining", result.get("throughput_load_average"),
+             f"pass-through {result.get('passthrough_load_average')}", ""),
             ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),
              sizes(result.get("throughput_batches")), ""),
             (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s"
