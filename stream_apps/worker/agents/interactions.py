@@ -116,7 +116,7 @@ class UserBatch:
         this batch are dropped with their pages."""
         for user_id in self._dirty:
             state = self._states[user_id]
-            if self.table.get(user_id) is not self._raw[user_id]:
+            if self.table.get(user_id) != self._raw[user_id]:  # by value: a store may return copies
                 log.warning("user %s was forgotten or evicted while a batch held their state: "
                             "their %d event(s) of this batch are dropped", user_id,
                             len(self._page_of[user_id].event_ids) if user_id in self._page_of else 0)
