@@ -157,6 +157,10 @@ class Covisitation:
         """The decayed interaction weight of ``item_id`` at ``now``."""
         return self._mass.get(item_id, now)
 
+    def masses(self, item_ids: Sequence[str], now: float) -> NDArray[np.float64]:
+        """:meth:`mass` of each of ``item_ids``, shape ``(len(item_ids),)``."""
+        return self._mass.scores(item_ids, now)
+
     def contributions(self, item_ids: Sequence[str], now: float,
                        weights: Sequence[float] | None) -> tuple[list[str], NDArray[np.float64]]:
         """Per (query item, neighbour) contributions: neighbour ids and a matrix
@@ -164,20 +168,22 @@ class Covisitation:
         if weights is not None and len(weights) != len(item_ids):
             raise InvalidEvent(f"weights has {len(weights)} entries for {len(item_ids)} item_ids")
         column: dict[str, int] = {}
-        entries: list[tuple[int, int, float]] = []
+        rows_idx: list[NDArray[np.intp]] = []
+        cols_idx: list[int] = []
+        values: list[NDArray[np.float64]] = []
         for r, item_id in enumerate(item_ids):
             row = self._rows.get(item_id)
             if row is None:
                 continue
-            keys = row.keys()
-            for key, value in zip(keys, row.scores(keys, now).tolist()):
-                entries.append((r, column.setdefault(key, len(column)), value))
+            keys, decayed = row.items_at(now)  # one pass per row: this runs for every page served
+            cols_idx.extend([column.setdefault(key, len(column)) for key in keys])
+            rows_idx.append(np.full(len(keys), r, dtype=np.intp))
+            values.append(decayed)
         ids = list(column)
         matrix = np.zeros((len(item_ids), len(ids)), dtype=np.float64)
-        if not entries:
+        if not cols_idx:
             return ids, matrix
-        rows_idx, cols_idx, values = (np.array(x) for x in zip(*entries))
-        matrix[rows_idx, cols_idx] = values
+        matrix[np.concatenate(rows_idx), np.asarray(cols_idx, dtype=np.intp)] = np.concatenate(values)
         if self.config.normalise:
             s = self.config.smoothing
             m_query = self._mass.scores(list(item_ids), now) + s

@@ -119,7 +119,9 @@ def explore(
     if page.ndim != 1 or (page.size and (page.min() < 0 or page.max() >= n_candidates)):
         raise DimensionMismatch(f"page must be 1-D indices into {n_candidates} candidates")
     slots = np.arange(min(protect_top, page.size), page.size)
-    outside = np.setdiff1d(np.arange(n_candidates), page)
+    unused = np.ones(n_candidates, dtype=bool)  # np.setdiff1d's answer without its sorting
+    unused[page] = False
+    outside = np.flatnonzero(unused)
     exact = share * page.size
     count = int(math.floor(exact)) + int(rng.random() < exact - math.floor(exact))
     count = min(count, slots.size, outside.size)

@@ -90,10 +90,17 @@ def category_affinity(recent_categories: Sequence[Sequence[str]],
     out = np.zeros(len(candidate_categories), dtype=np.float32)
     if not recent_categories:
         return out
-    recent_sets = [set(c) for c in recent_categories]
+    holders: dict[str, set[int]] = {}  # category -> the recent items in it
+    for i, cats in enumerate(recent_categories):
+        for cat in cats:
+            holders.setdefault(cat, set()).add(i)
+    empty: set[int] = set()
     for row, cats in enumerate(candidate_categories):
-        wanted = set(cats)
-        out[row] = sum(1 for r in recent_sets if r & wanted) / len(recent_sets)
+        if len(cats) == 1:  # the common case: no union to build
+            sharing = len(holders.get(cats[0], empty))
+        else:
+            sharing = len(empty.union(*(holders.get(c, empty) for c in cats)))
+        out[row] = sharing / len(recent_categories)
     return out
 
 

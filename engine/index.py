@@ -1,8 +1,10 @@
 """Item indexes: :class:`HnswIndex` (hnswlib, cosine) and :class:`BruteForceIndex` (the oracle).
 
-Thread-safety: none of the methods may run concurrently with each other
-(hnswlib's ``add_items`` is not safe alongside ``knn_query``). The worker calls them
-all from its event loop thread; encode items elsewhere, then upsert here.
+Thread-safety: reads (``query``, ``query_many``, ``vectors``, ``len``, ``in``) may run
+concurrently with each other, but no write (``upsert``, ``delete``) may run alongside
+anything else (hnswlib's ``add_items`` is not safe alongside ``knn_query``). The worker
+writes from its event loop thread while holding its index lock, and ranks in one ranking
+thread while holding the same lock (:class:`stream_apps.worker.context.WorkerContext`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ def _check_vectors(vectors: Matrix, n: int, dim: int) -> Matrix:
     if not np.all(np.isfinite(array)):
         raise DimensionMismatch("vectors contain NaN or infinity")
     return array
+
+
+PARALLEL_ADD_MIN = 1000
+"""Upserts of at least this many items build with every core."""
 
 
 class HnswIndex:
@@ -123,7 +129,10 @@ class HnswIndex:
         for label, reused in zip(labels, reuse):
             if reused:
                 self._index.unmark_deleted(label)
-        self._index.add_items(array[rows], np.asarray(labels, dtype=np.int64), num_threads=1)
+        # A catalogue load (thousands of items at once) builds on every core; the few
+        # items of a live update are not worth the threads' start-up.
+        threads = -1 if len(rows) >= PARALLEL_ADD_MIN else 1
+        self._index.add_items(array[rows], np.asarray(labels, dtype=np.int64), num_threads=threads)
         norms = np.maximum(np.linalg.norm(array[rows], axis=1, keepdims=True), 1e-12)
         self._mirror[labels] = array[rows] / norms
         for item_id, label in zip(latest, labels):
@@ -165,6 +174,46 @@ class HnswIndex:
             return self.query(vector, k // 2) if k > 1 else ([], np.zeros(0, dtype=np.float32))
         ids = [self._id_of[int(label)] for label in labels[0]]
         return ids, (1.0 - distances[0]).astype(np.float32)
+
+    def query_many(self, vectors: Matrix, ks: Sequence[int],
+                   num_threads: int = -1) -> list[tuple[list[str], NDArray[np.float32]]]:
+        """:meth:`query` for each row of ``vectors`` ``(n, dim)`` with its own ``ks[i]``,
+        in as few ``knn_query`` calls as give the same answers (hnswlib spreads one call
+        over ``num_threads`` threads and releases the GIL).
+
+        A query's answer depends on ``k`` only through ``ef = max(ef_search, k)``: every
+        row whose ``k`` is at most ``ef_search`` shares one call (the top ``k`` of a
+        deeper list from the same search), the others are grouped by their ``k``.
+
+        >>> idx = HnswIndex(IndexConfig(dim=2, initial_capacity=4))
+        >>> idx.upsert(["a", "b", "c"], np.array([[1, 0], [0, 1], [1, 1]], np.float32))
+        >>> [ids for ids, _ in idx.query_many(np.array([[1, 0.1], [0, 1]], np.float32), [1, 2])]
+        [['a'], ['b', 'c']]
+        """
+        array = _check_vectors(np.asarray(vectors, np.float32).reshape(len(ks), -1), len(ks), self.dim)
+        out: list[tuple[list[str], NDArray[np.float32]]] = [([], np.zeros(0, dtype=np.float32))] * len(ks)
+        size = len(self)
+        groups: dict[int, list[int]] = {}
+        for row, k in enumerate(ks):
+            k = min(int(k), size)
+            if k > 0 and np.any(array[row]):
+                groups.setdefault(max(k, self.config.ef_search) if k > self.config.ef_search else 0,
+                                  []).append(row)
+        for rows in groups.values():
+            k_max = min(max(int(ks[r]) for r in rows), size)
+            self._index.set_ef(max(self.config.ef_search, k_max))
+            try:
+                labels, distances = self._index.knn_query(array[rows], k=k_max, num_threads=num_threads)
+            except RuntimeError:
+                # Too few reachable items for k (deleted slots): one at a time, as query() does.
+                for r in rows:
+                    out[r] = self.query(array[r], int(ks[r]))
+                continue
+            for i, r in enumerate(rows):
+                k = min(int(ks[r]), size)
+                ids = [self._id_of[int(label)] for label in labels[i][:k]]
+                out[r] = (ids, (1.0 - distances[i][:k]).astype(np.float32))
+        return out
 
     def save(self, path: Path) -> None:
         """Write the index and, beside it, its id map (``<path>.ids.json``)."""
@@ -254,6 +303,11 @@ class BruteForceIndex:
     def vectors(self, item_ids: Sequence[str]) -> Matrix:
         out: Matrix = self._matrix[[self._rows[i] for i in item_ids]].reshape(-1, self.dim)
         return out
+
+    def query_many(self, vectors: Matrix, ks: Sequence[int],
+                   num_threads: int = -1) -> list[tuple[list[str], NDArray[np.float32]]]:
+        """:meth:`query` for each row of ``vectors`` with its own ``ks[i]``."""
+        return [self.query(v, int(k)) for v, k in zip(np.asarray(vectors, np.float32), ks)]
 
     def query(self, vector: Vector, k: int) -> tuple[list[str], NDArray[np.float32]]:
         vec = _check_vectors(np.asarray(vector, np.float32).reshape(1, -1), 1, self.dim)[0]

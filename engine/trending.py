@@ -12,7 +12,7 @@ Neither class is thread-safe; the worker calls them from its event-loop thread.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +82,11 @@ class DecayedCounter:
 
     def keys(self) -> list[str]:
         return list(self._values)
+
+    def items_at(self, now: float) -> tuple[list[str], NDArray[np.float64]]:
+        """Every key and its decayed count at ``now`` (``scores(keys(), now)`` in one pass)."""
+        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(self._values))
+        return list(self._values), values * self._factor(now)
 
     def _factor(self, now: float) -> float:
         """Stored value -> value decayed to ``now``."""
@@ -268,6 +273,38 @@ class Trending:
             more_ids, more = self._global.top(k - len(ids), now, skip | set(ids))
             ids, scores = ids + more_ids, np.concatenate([scores, more]).astype(np.float32)
         return ids, scores
+
+    def top_many(self, scene: str | None, k: int, now: float,
+                 excludes: Sequence[Collection[str]]) -> list[list[str]]:
+        """The ids of :meth:`top` (``fill_global``) for each of ``excludes``, from one
+        ranking of the scene and one of the global counter instead of one per request:
+        the top ``k`` not excluded are the first ``k`` not excluded of a list ``k + |exclude|``
+        long (the order, by count then id, is total).
+
+        >>> t = Trending()
+        >>> for item, n in (("a", 3), ("b", 2), ("c", 1)):
+        ...     for _ in range(n):
+        ...         t.record(item, "home", 1.0, 0.0)
+        >>> t.top_many("home", 2, 0.0, [(), {"a"}])
+        [['a', 'b'], ['b', 'c']]
+        """
+        if not excludes:
+            return []
+        width = k + max(len(e) for e in excludes)
+        counter = self._global if scene is None or scene == GLOBAL else self._scenes.get(scene)
+        ranked = counter.top(width, now)[0] if counter is not None else []
+        fill: list[str] | None = None
+        out: list[list[str]] = []
+        for exclude in excludes:
+            skip = set(exclude)
+            ids = [i for i in ranked if i not in skip][:k]
+            if len(ids) < k and counter is not self._global:
+                if fill is None:  # the global ranking deep enough for any request's top-up
+                    fill = self._global.top(width + k, now)[0]
+                skip.update(ids)
+                ids += [i for i in fill if i not in skip][:k - len(ids)]
+            out.append(ids)
+        return out
 
     def scores(self, item_ids: Sequence[str], scene: str | None, now: float) -> NDArray[np.float32]:
         """Popularity of ``item_ids`` in ``scene`` (global if ``None`` or unknown), shape ``(n,)``."""

@@ -156,8 +156,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     try:
         sizes = parse_sizes(args.ann_items) if args.ann_items else None
+        worker_items = parse_sizes(args.worker_items)[0] if args.worker_items else None
         options = BenchOptions(quick=args.quick, json_out=Path(args.json) if args.json else None,
-                               ann_sizes=sizes, ann_only=args.ann_only)
+                               ann_sizes=sizes, ann_only=args.ann_only, worker_items=worker_items)
     except ValueError as exc:
         raise CliError(str(exc)) from None
     return run_bench(settings_from(args), options)
@@ -274,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="HNSW vs brute force at these sizes, e.g. 100k,1M (default 20k quick, 100k full; "
                         "1M takes ~10 min to build on 2 cores and ~5 GB of memory)")
     p.add_argument("--ann-only", action="store_true", help="only the HNSW vs brute force part")
+    p.add_argument("--worker-items", metavar="N", default=None,
+                   help="items in the benchmarked worker's index, e.g. 100k (default 20k quick, 100k full): "
+                        "the catalogue's real vectors plus synthetic ones around them, written to "
+                        "item-vectors directly (no encoding)")
     p.add_argument("--encoders", action="store_true", help="instead: every encoder side by side, "
                    "Chinese/English retrieval (top-1, MRR) and speed per query and per item")
     p.add_argument("--soak", action="store_true", help="instead: a steady stream of mostly new users "

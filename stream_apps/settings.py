@@ -110,6 +110,17 @@ class Settings:
     repeats: str = "never"  # never | recent | allow, then per-scene overrides: "never,cart=allow"
     next_event_labels: bool = True  # actions on last candidate sets train the ranker
     next_event_users: int = 10_000  # users whose last candidate set waits for a label
+    # Micro-batched serving: the interactions agent takes up to batch_max_events at a time,
+    # waiting at most batch_window_ms for more, applies them in order and ranks the batch
+    # together in the ranking thread. With coalesce_user_events, a user's events in one
+    # batch give one recommendation (its trigger lists every event id); without, one each.
+    batch_max_events: int = 256
+    batch_window_ms: float = 5.0
+    coalesce_user_events: bool = True
+    # The GIL switch interval of a worker process (Python's default is 5 ms), and how long
+    # the item-vector and model-update loaders' fetches wait (their updates arrive within it).
+    gil_switch_interval_ms: float = 1.0
+    loader_fetch_max_wait_ms: int = 250
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -129,6 +140,12 @@ class Settings:
             raise SettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
         if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0 or self.partition_stall_s <= 0:
             raise SettingsError("user_ttl_s, sweep_interval_s and partition_stall_s must be > 0")
+        if self.batch_max_events < 1 or not 0.0 < self.batch_window_ms <= 1000.0:
+            raise SettingsError(f"batch_max_events must be >= 1 and batch_window_ms in (0, 1000], got "
+                                f"{self.batch_max_events} and {self.batch_window_ms}")
+        if not 0.05 <= self.gil_switch_interval_ms <= 100.0 or not 1 <= self.loader_fetch_max_wait_ms <= 5000:
+            raise SettingsError("gil_switch_interval_ms must be in [0.05, 100] and loader_fetch_max_wait_ms "
+                                "in [1, 5000]")
         if not 0.0 <= self.control_share <= 1.0:
             raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
         if self.reason_language not in REASON_LANGUAGES:

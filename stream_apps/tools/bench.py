@@ -39,10 +39,21 @@ class BenchOptions:
     json_out: Path | None = None
     ann_sizes: tuple[int, ...] | None = None  # None: 20k quick, 100k full
     ann_only: bool = False
+    worker_items: int | None = None  # None: 20k quick, 100k full
 
     def __post_init__(self) -> None:
         if self.ann_sizes is not None and (not self.ann_sizes or min(self.ann_sizes) < 100):
             raise ValueError(f"ANN sizes must be at least 100 items, got {self.ann_sizes}")
+        if self.worker_items is not None and self.worker_items < self.catalogue_items:
+            raise ValueError(f"the worker's index needs at least the {self.catalogue_items} catalogue items, "
+                             f"got {self.worker_items}")
+
+    @property
+    def index_items(self) -> int:
+        """Items in the benchmarked worker's index."""
+        if self.worker_items is not None:
+            return self.worker_items
+        return 20_000 if self.quick else 100_000
 
     @property
     def ann_items(self) -> tuple[int, ...]:
@@ -57,12 +68,15 @@ class BenchOptions:
 
     @property
     def catalogue_items(self) -> int:
-        return 300 if self.quick else 3_000
+        return 256 if self.quick else 3_000
 
-    @property
-    def rates(self) -> tuple[int, ...]:
-        # Full mode stops at the first rate the worker cannot keep up with.
-        return (50, 200) if self.quick else (50, 100, 200, 400, 800)
+    def rates(self, max_rate: float) -> tuple[int, ...]:
+        """Paced rates: fixed steps up to the worker's measured maximum and half of that
+        maximum (the acceptance point). Full mode stops at the first rate the worker
+        cannot keep up with."""
+        steps = (50, 200) if self.quick else (50, 100, 200, 400, 800, 1600, 3200)
+        half = int(round(max_rate / 2 / 10) * 10) if max_rate >= 40 else 0
+        return tuple(sorted({r for r in steps if r <= max_rate} | ({half} if half else set()))) or (steps[0],)
 
     @property
     def rate_seconds(self) -> float:
@@ -184,6 +198,7 @@ class Collector(threading.Thread):
         self.arrived: dict[str, float] = {}
         self.published: dict[str, float] = {}  # event id -> the worker's ts on its recommendation
         self.times: list[float] = []
+        self.records = 0
         self.ready = threading.Event()
         self._halt = threading.Event()
 
@@ -213,12 +228,13 @@ class Collector(threading.Thread):
                 for records in batches.values():
                     for record in records:
                         msg = orjson.loads(record.value)
-                        event_id = msg.get("event_id") or (msg.get("trigger") or {}).get("event_id")
-                        self.times.append(now)
-                        if event_id and event_id not in self.arrived:
-                            self.arrived[event_id] = now
-                            if isinstance(msg.get("ts"), (int, float)):
-                                self.published[event_id] = float(msg["ts"])
+                        self.records += 1
+                        for event_id in answered(msg):
+                            self.times.append(now)  # one per event answered (a page may answer several)
+                            if event_id and event_id not in self.arrived:
+                                self.arrived[event_id] = now
+                                if isinstance(msg.get("ts"), (int, float)):
+                                    self.published[event_id] = float(msg["ts"])
         finally:
             cons.close()
 
@@ -241,6 +257,16 @@ class Collector(threading.Thread):
         self._halt.set()
 
 
+def answered(msg: dict[str, Any]) -> list[str | None]:
+    """The event ids a record answers: a forwarded event's own id, or every id in a
+    recommendation's ``trigger.event_ids`` (several when a user's events were coalesced)."""
+    if "event_id" in msg:
+        return [msg["event_id"]]
+    trigger = msg.get("trigger") or {}
+    ids = trigger.get("event_ids")
+    return list(ids) if ids else [trigger.get("event_id")]
+
+
 def _drain_rate(times: list[float]) -> float:
     return (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
 
@@ -261,16 +287,59 @@ def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) 
     prod.flush()
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    import os
+
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CpuSampler(threading.Thread):
+    """Samples a process's CPU time every 50 ms: the CPU it spent between two moments."""
+
+    def __init__(self, pid_of: Callable[[], int | None]) -> None:
+        super().__init__(daemon=True, name="cpu-sampler")
+        self.pid_of, self.samples = pid_of, []  # (wall time, cpu seconds)
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.wait(0.05):
+            pid = self.pid_of()
+            cpu = cpu_seconds(pid) if pid else None
+            if cpu is not None:
+                self.samples.append((time.time(), cpu))
+
+    def between(self, start: float, end: float) -> float | None:
+        inside = [c for t, c in self.samples if start <= t <= end]
+        return inside[-1] - inside[0] if len(inside) > 1 else None
+
+    def stop(self) -> None:
+        self._halt.set()
+
+
 def _measure_drain(settings: Settings, collect_topic: str, produce: Callable[[], None],
-                   n: int) -> tuple[float, int]:
+                   n: int, pid_of: Callable[[], int | None] = lambda: None) -> dict[str, Any]:
+    """Events answered per second while a backlog drains, events answered, records read,
+    and the draining process's CPU milliseconds per event answered."""
     collector = Collector(settings, collect_topic)
+    sampler = CpuSampler(pid_of)
     collector.start()
+    sampler.start()
     collector.ready.wait(15)
     produce()
     collector.wait_for(n)
     collector.stop()
+    sampler.stop()
     collector.join(5)
-    return _drain_rate(collector.times), len(collector.times)
+    times = collector.times
+    cpu = sampler.between(times[0], times[-1]) if len(times) > 1 else None
+    return {"rate": _drain_rate(times), "answered": len(times), "records": collector.records,
+            "cpu_ms_per_event": round(1000 * cpu / (len(times) - 1), 3) if cpu is not None else None,
+            "load_average": round(__import__("os").getloadavg()[0], 1)}
 
 
 def _paced_rate(prod: Any, topic: str, collector: Collector, rate: int, seconds: float,
@@ -308,7 +377,9 @@ def _paced_rate(prod: Any, topic: str, collector: Collector, rate: int, seconds:
 
 
 def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict[str, Any]],
-                 run_dir: Path) -> dict[str, Any]:
+                 centres: np.ndarray, run_dir: Path) -> dict[str, Any]:
+    """``centres``: the encoder's vectors of ``catalogue`` (row for row), the real part of
+    the worker's index."""
     from stream_apps.kafka.broker import EmbeddedBroker, free_port
     from stream_apps.kafka.clients import producer
     from stream_apps.kafka.topics import TopicNames
@@ -351,33 +422,44 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
         try:
-            rate, got = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n)
+            drained = _measure_drain(pt_settings, pt_settings.topic(PASSTHROUGH_OUT), start_passthrough, n,
+                                     pid_of=lambda: started[0].pid if started else None)
         finally:
             for pt in started:
                 stop_process(pt, timeout=5)
-        out["passthrough_eps"] = round(rate, 1)
-        out["passthrough_received"] = got
+        out["passthrough_eps"] = round(drained["rate"], 1)
+        out["passthrough_received"] = drained["answered"]
+        out["passthrough_cpu_ms_per_event"] = drained["cpu_ms_per_event"]
+        out["passthrough_load_average"] = drained["load_average"]
 
-        # 2. the worker: catalogue, then the same backlog, then paced rates
+        # 2. the worker: its index, then the same backlog, then paced rates
         wait_for_topics(settings, max_wait_s=10)
         names = TopicNames.of(settings)
         web_port = free_port()
         worker = spawn_worker(settings, web_port, run_dir / "worker.log")
         stack.callback(stop_process, worker)
-        _say(f"worker: loading {len(catalogue)} items")
-        for item in catalogue:
-            prod.send(names.items, key=str(item["item_id"]).encode(), value=orjson.dumps(item))
-        prod.flush()
-        health = wait_ready(web_port, worker, timeout=300)
-        deadline = time.monotonic() + 300
-        while health.get("index_items", 0) < len(catalogue) and time.monotonic() < deadline:
-            time.sleep(0.3)
+        total = max(options.index_items, len(catalogue))
+        _say(f"worker: loading an index of {total:,} items ({len(catalogue):,} catalogue items and "
+             f"{total - len(catalogue):,} synthetic ones around them) straight to item-vectors")
+        _produce_index(prod, names.item_vectors, catalogue, centres, total, settings.model)
+        health = wait_ready(web_port, worker, timeout=900)
+        deadline = time.monotonic() + 900
+        while health.get("index_items", 0) < total and time.monotonic() < deadline:
+            time.sleep(0.5)
             health = wait_ready(web_port, worker, timeout=60)
-        _say(f"worker: draining {n:,} events")
-        rate, got = _measure_drain(settings, names.recommendations,
-                                   lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n)
+        out["index_items"] = health.get("index_items", 0)
+        _say(f"worker: draining {n:,} events ({out['index_items']:,} items in its index)")
+        before = batch_sizes(web_port)
+        drained = _measure_drain(settings, names.recommendations,
+                                 lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n,
+                                 pid_of=lambda: worker.pid)
+        rate = drained["rate"]
         out["throughput_eps"] = round(rate, 1)
-        out["throughput_received"] = got
+        out["throughput_received"] = drained["answered"]
+        out["throughput_recommendations"] = drained["records"]
+        out["throughput_cpu_ms_per_event"] = drained["cpu_ms_per_event"]
+        out["throughput_load_average"] = drained["load_average"]
+        out["throughput_batches"] = batch_stats(before, batch_sizes(web_port))
 
         time.sleep(2.0)  # let the worker finish the backlog's commits before timing single events
         by_rate: dict[str, Any] = {}
@@ -385,20 +467,76 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         collector.start()
         collector.ready.wait(15)
         rng = random.Random(2)
-        for r in options.rates:
+        rates = options.rates(rate)
+        out["half_max_rate"] = int(round(rate / 2 / 10) * 10)
+        for r in rates:
             _say(f"latency at {r} events/s for {options.rate_seconds:.0f} s")
+            before = batch_sizes(web_port)
             by_rate[str(r)] = _paced_rate(prod, names.click, collector, r, options.rate_seconds, item_ids, rng)
+            by_rate[str(r)]["batches"] = batch_stats(before, batch_sizes(web_port))
             if by_rate[str(r)]["saturated"] and not options.quick:
                 _say(f"the worker does not keep up with {r} events/s: higher rates skipped")
                 break
         collector.stop()
         collector.join(5)
         out["latency_by_rate"] = by_rate
-        # The headline latency: the highest rate the worker kept up with.
+        # The headline latency: at half the measured maximum (the acceptance point), else
+        # the highest rate the worker kept up with.
         kept_up = [int(r) for r, v in by_rate.items() if not v["saturated"]]
-        out["latency_rate"] = max(kept_up) if kept_up else options.rates[0]
+        half = str(out["half_max_rate"])
+        out["latency_rate"] = int(half) if half in by_rate else (max(kept_up) if kept_up else rates[0])
         out["latency_ms"] = {key: by_rate[str(out["latency_rate"])][key] for key in ("p50", "p99", "p999")}
     return out
+
+
+def _produce_index(prod: Any, topic: str, catalogue: list[dict[str, Any]], centres: np.ndarray, total: int,
+                   encoder: str) -> None:
+    """``total`` item-vector records: the catalogue's items with their real vectors, then
+    synthetic items around them (:func:`realistic_vectors`, as the ANN part uses)."""
+    import base64
+
+    from stream_apps.tools.bench_ann import realistic_vectors
+    from stream_apps.worker.context import vector_to_wire
+
+    def send(item_id: str, title: str, categories: list[str], vector: np.ndarray) -> None:
+        prod.send(topic, key=item_id.encode(), value=orjson.dumps({
+            "item_id": item_id, "title": title, "categories": categories, "available": True,
+            "encoder": encoder, "dim": int(vector.shape[0]),
+            "vector": base64.b64encode(vector_to_wire(vector)).decode("ascii")}))
+
+    for item, vector in zip(catalogue, centres):
+        send(str(item["item_id"]), str(item.get("title") or ""), list(item.get("categories") or []), vector)
+    rng = np.random.default_rng(5)
+    extra = total - len(catalogue)
+    for lo in range(0, extra, 20_000):
+        chunk = realistic_vectors(centres, min(20_000, extra - lo), rng)
+        for j, vector in enumerate(chunk):
+            send(f"bench-item-{lo + j}", f"synthetic item {lo + j}", ["synthetic"], vector)
+    prod.flush()
+
+
+def batch_sizes(web_port: int) -> dict[int, int]:
+    """The worker's micro-batch sizes since it started (``/api/stats``): size -> batches."""
+    from stream_apps.tools.processes import get_json
+
+    status, stats = get_json(f"http://127.0.0.1:{web_port}/api/stats", timeout=10.0)
+    sizes = (stats or {}).get("batches", {}).get("sizes", {}) if status == 200 else {}
+    return {int(k): int(v) for k, v in sizes.items()}
+
+
+def batch_stats(before: dict[int, int], after: dict[int, int]) -> dict[str, Any]:
+    """Events per batch in a phase, from two snapshots of :func:`batch_sizes`.
+
+    >>> batch_stats({1: 2}, {1: 3, 4: 2})
+    {'batches': 3, 'events': 9, 'mean': 3.0, 'p50': 4, 'p99': 4, 'max': 4}
+    """
+    counts = {n: after.get(n, 0) - before.get(n, 0) for n in after}
+    sizes = np.repeat(np.array(list(counts), dtype=np.int64), np.array(list(counts.values()), dtype=np.int64).clip(0))
+    if not sizes.size:
+        return {"batches": 0, "events": 0, "mean": None, "p50": None, "p99": None, "max": None}
+    return {"batches": int(sizes.size), "events": int(sizes.sum()), "mean": round(float(sizes.mean()), 1),
+            "p50": int(np.percentile(sizes, 50, method="lower")), "p99": int(np.percentile(sizes, 99, method="lower")),
+            "max": int(sizes.max())}
 
 
 # --- the command ---------------------------------------------------------------------
@@ -411,15 +549,30 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
     rows: list[tuple[str, Any, Any, Any]] = []
     if "throughput_eps" in result:
         tp, pt, lat = result["throughput_eps"], result["passthrough_eps"], result["latency_ms"]
+
+        def sizes(b: dict[str, Any] | None) -> str:
+            return f"batch mean {b['mean']} p50 {b['p50']} p99 {b['p99']} max {b['max']}" if b and b["batches"] else ""
+
         rows += [
             ("worker throughput (events/s)", tp, f"pass-through {pt}", ratio(tp, pt)),
-            (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s",
+            ("  items in the worker's index", f"{result.get('index_items', 0):,}", "", ""),
+            ("  CPU ms per event (its process)", result.get("throughput_cpu_ms_per_event"),
+             f"pass-through {result.get('passthrough_cpu_ms_per_event')}",
+             ratio(result.get("throughput_cpu_ms_per_event"), result.get("passthrough_cpu_ms_per_event"))),
+            ("  load average (1 min) while draining", result.get("throughput_load_average"),
+             f"pass-through {result.get('passthrough_load_average')}", ""),
+            ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),
+             sizes(result.get("throughput_batches")), ""),
+            (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s"
+             f"{' (half the max)' if result['latency_rate'] == result.get('half_max_rate') else ''}",
              f"{lat['p50']}/{lat['p99']}/{lat['p999']}", "", ""),
         ]
         for r, v in result["latency_by_rate"].items():
             legs = f"p99 legs {v['to_worker_ms']['p99']} + {v['to_reader_ms']['p99']}"
             rows.append((f"  at {r}/s (received/sent)", f"{v['p50']}/{v['p99']}/{v['p999']}",
                          f"{v['received']}/{v['sent']}{' (behind)' if v['saturated'] else ''}", legs))
+            if v.get("batches"):
+                rows.append(("    batches", v["batches"]["batches"], sizes(v["batches"]), ""))
     for ann in result.get("ann", []):
         k, ef = ann["k"], ann["ef_search"]
         rows += [
@@ -504,7 +657,8 @@ def run_bench(settings: Settings, options: BenchOptions) -> int:
     result["ann"] = bench_ann_sizes(vectors, options.ann_items, config=settings.index_config(int(vectors.shape[1])),
                                     progress=True, on_result=said)
     if not options.ann_only:
-        result.update(bench_broker(settings, options, catalogue[:options.catalogue_items], run_dir))
+        result.update(bench_broker(settings, options, catalogue[:options.catalogue_items],
+                                   vectors[:options.catalogue_items], run_dir))
     result["elapsed_s"] = round(time.perf_counter() - started, 1)
     print_table(result)
     if options.json_out is not None:

@@ -71,7 +71,11 @@ class RecommendationPrinter(threading.Thread):
                 for record in cons:
                     arrived = time.time()
                     message = orjson.loads(record.value)
-                    event_id = (message.get("trigger") or {}).get("event_id")
+                    trigger = message.get("trigger") or {}
+                    event_id = trigger.get("event_id")
+                    for earlier in trigger.get("event_ids") or ():  # answered together with event_id
+                        if earlier != event_id:
+                            self.sent_at.pop(earlier, None)
                     sent = self.sent_at.pop(event_id, None) if event_id else None
                     latency = (arrived - sent) * 1000 if sent else None
                     with self.lock:

@@ -9,17 +9,19 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Sequence
 
 import numpy as np
 
+from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import make_encoder
 from engine.feedback import FeedbackJoin, ShownCounts
 from engine.index import HnswIndex
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
-from engine.recommend import Collaborative
+from engine.recommend import Collaborative, Page
 from engine.trending import Trending
 from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.kafka.topics import TopicNames
@@ -57,6 +59,16 @@ class WorkerContext:
     feedback: FeedbackJoin = field(init=False)
     shown: ShownCounts = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    # Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
+    # the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
+    # add_items is not safe alongside knn_query: every index write (the item loader, on
+    # the loop) and every ranking job hold ``index_lock``, so they never overlap; reads
+    # on the loop (an event's item vector) only ever overlap with reads.
+    _ranker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking"))
+    index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Exploration draws in the ranking thread: a Generator of its own (not thread-safe).
+    ranking_rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
     def __post_init__(self) -> None:
         self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending())
@@ -64,6 +76,22 @@ class WorkerContext:
         self.scorer = self.default_scorer
         self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
         self.shown = ShownCounts(self.settings.feedback_config())
+        self.interest_config = self.settings.interest_config()
+        self.recommend_config = self.settings.recommend_config()
+        self.validation_config = self.settings.validation_config()
+
+    async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
+        """:func:`engine.batch.recommend_batch` in the ranking thread, under the index lock."""
+        catalog = self.catalog
+        if catalog is None or not requests:
+            return [Page([]) for _ in requests]
+        loop = asyncio.get_running_loop()
+        async with self.index_lock:
+            pages: list[Page] = await loop.run_in_executor(
+                self._ranker, partial(recommend_batch, requests, catalog, now, self.interest_config,
+                                      self.recommend_config, k=k, collaborative=self.collaborative,
+                                      rng=self.ranking_rng))
+        return pages
 
     def use_model(self, state: bytes) -> int:
         """Serve the published model ``state`` from now on; returns its version."""
@@ -129,6 +157,7 @@ class WorkerContext:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._ranker.shutdown(wait=False, cancel_futures=True)
 
 
 def vector_to_wire(vector: Vector) -> bytes:

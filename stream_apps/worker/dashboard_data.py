@@ -219,6 +219,11 @@ def build_stats(app: Any, ctx: WorkerContext, user_state: Any, now: float | None
                   "last_upsert_ts": round(last_upsert, 3) if last_upsert else None,
                   "last_upsert_age_s": round(now - last_upsert, 1) if last_upsert else None},
         "users_in_state": users,
+        # Events per micro-batch since start -> how many batches had that size (bench reads it).
+        "batches": {"sizes": {str(n): c for n, c in sorted(m.batch_sizes.items())},
+                    "batches": sum(m.batch_sizes.values()),
+                    "events": sum(n * c for n, c in m.batch_sizes.items()),
+                    "pages": sum(counter_totals(m.batch_pages, "").values())},
         "recent_errors": list(reversed(m.recent_errors)),
         "recent_users": list(reversed(m.recent_users))[:12],
         "partitions": partitions(app),

@@ -107,7 +107,8 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
             records = [r for tp in tps for r in batches.get(tp, [])]
             if records:
                 try:
-                    _apply_batch(ctx, records, time.time(), encoder)
+                    async with ctx.index_lock:  # never while the ranking thread reads the index
+                        _apply_batch(ctx, records, time.time(), encoder)
                 except EncoderMismatch as exc:
                     log.critical("%s", exc)
                     # The worker stops: serving from a mixed or empty index is worse. Faust's

@@ -9,6 +9,7 @@ from typing import Any, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
 
 
@@ -29,6 +30,7 @@ class WorkerMetrics:
     model_timeline: dict[str, float] = field(default_factory=dict)  # version -> first seen
     samples: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=180))
     recent_users: OrderedDict[str, float] = field(default_factory=OrderedDict)  # user -> last seen
+    batch_sizes: dict[int, int] = field(default_factory=dict)  # events per batch -> batches (exact)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -47,6 +49,13 @@ class WorkerMetrics:
         self.latency = Histogram(
             "streamrec_event_to_recommendation_seconds",
             "From the event's Kafka timestamp to its recommendation being sent",
+            buckets=LATENCY_BUCKETS, registry=r)
+        self.batch_events = Histogram(
+            "streamrec_batch_events", "Events per micro-batch of the interactions agent",
+            buckets=BATCH_BUCKETS, registry=r)
+        self.batch_pages = Counter("streamrec_batch_pages_total", "Pages ranked in micro-batches", registry=r)
+        self.batch_seconds = Histogram(
+            "streamrec_batch_seconds", "Time to apply, rank and send one micro-batch",
             buckets=LATENCY_BUCKETS, registry=r)
         self.index_size = Gauge("streamrec_index_items", "Items in the vector index", registry=r)
         self.users = Gauge("streamrec_users_in_state", "Users in this worker's state", registry=r)
@@ -80,6 +89,12 @@ class WorkerMetrics:
     def record_latency(self, seconds: float, now: float | None = None) -> None:
         self.latency.observe(seconds)
         self.recent_latencies.append((time.time() if now is None else now, seconds))
+
+    def record_batch(self, events: int, pages: int, seconds: float) -> None:
+        self.batch_events.observe(events)
+        self.batch_pages.inc(pages)
+        self.batch_seconds.observe(seconds)
+        self.batch_sizes[events] = self.batch_sizes.get(events, 0) + 1
 
     def record_dead_letter(self, topic: str, partition: int, offset: int, error: str) -> None:
         self.dead_letters.labels(source_topic=topic).inc()

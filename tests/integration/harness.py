@@ -127,10 +127,10 @@ class Stack:
         self.producer.flush()
 
     def recommendation_for(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
-        """The recommendation the event ``event_id`` triggered."""
+        """The recommendation the event ``event_id`` triggered (alone, or with the user's
+        other events of one micro-batch: ``trigger.event_ids`` lists them all)."""
         result: dict[str, Any] = self.recs.wait_for(
-            lambda m: isinstance(m, dict) and (m.get("trigger") or {}).get("event_id") == event_id,
-            self.names.recommendations, timeout)
+            lambda m: isinstance(m, dict) and answers(m, event_id), self.names.recommendations, timeout)
         return result
 
     def index_size(self) -> int:
@@ -152,6 +152,12 @@ class Stack:
         self.stop_worker()
         self.recs.stop()
         self.producer.close()
+
+
+def answers(recommendation: dict[str, Any], event_id: str) -> bool:
+    """Whether a recommendation answers the event ``event_id``."""
+    trigger = recommendation.get("trigger") or {}
+    return trigger.get("event_id") == event_id or event_id in (trigger.get("event_ids") or ())
 
 
 def categories_of(recommendation: dict[str, Any], catalogue: dict[str, dict[str, Any]]) -> list[str]:

@@ -127,8 +127,9 @@ def _recommendations_for(collector: TopicCollector, topic: str, event_ids: set[s
     while time.monotonic() < deadline:
         for message in collector.snapshot(topic):
             trigger = (message or {}).get("trigger") or {}
-            if trigger.get("event_id") in event_ids:
-                found[trigger["event_id"]] = message
+            for event_id in trigger.get("event_ids") or [trigger.get("event_id")]:
+                if event_id in event_ids:  # a page may answer several of a user's events
+                    found[event_id] = message
         if len(found) == len(event_ids):
             return found
         time.sleep(0.1)

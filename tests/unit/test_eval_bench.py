@@ -81,6 +81,24 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert "(behind)" in by_name["  at 50/s (received/sent)"][2]
 
 
+def test_paced_rates_reach_the_limit_and_include_half_of_it() -> None:
+    assert BenchOptions().rates(2_000.0) == (50, 100, 200, 400, 800, 1000, 1600)
+    assert BenchOptions(quick=True).rates(300.0) == (50, 150, 200)
+    assert BenchOptions().rates(0.0) == (50,)  # nothing measured: still one point
+    assert BenchOptions().index_items == 100_000 and BenchOptions(quick=True).index_items == 20_000
+    with pytest.raises(ValueError, match="catalogue items"):
+        BenchOptions(worker_items=10)
+
+
+def test_a_coalesced_recommendation_answers_every_event_it_lists() -> None:
+    from stream_apps.tools.bench import answered
+
+    assert answered({"event_id": "e1", "user_id": "u"}) == ["e1"]  # the pass-through's forwarded event
+    assert answered({"trigger": {"topic": "t", "event_id": "e3", "event_ids": ["e1", "e2", "e3"]}}) == [
+        "e1", "e2", "e3"]
+    assert answered({"trigger": {"topic": "t", "event_id": "e9"}}) == ["e9"]  # an older worker's trigger
+
+
 def test_collector_wait_ends_on_count_or_stall() -> None:
     import threading
     import time

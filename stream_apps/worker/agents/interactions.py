@@ -1,9 +1,16 @@
-"""Clicks, searches, purchases and impressions -> user state -> a recommendation.
+"""Clicks, searches, purchases and impressions -> user state -> recommendations.
 
 Events arrive keyed by ``user_id``, so the user-state table is co-partitioned with
 them and no repartition topic is needed. An event whose Kafka key is not its
 ``user_id`` is re-produced with the right key (so its state lands on the right
 partition) instead of being processed on the wrong one.
+
+Events are taken in micro-batches (``batch_max_events``, waiting at most
+``batch_window_ms``): each is applied to its user's state in arrival order, each changed
+state is written to the table once, and the batch's pages are ranked together
+(:func:`stream_apps.worker.serving.serve_pages`). Faust acks a batch's events when the
+next batch is taken, after their recommendations were sent, so a crash mid-batch
+replays the batch and ``event_id`` dedup keeps the state exact.
 """
 
 from __future__ import annotations
@@ -17,17 +24,17 @@ from engine.events import Impression, Interaction, parse_event
 from engine.interests import UserState, apply_interaction, deserialize_state, seen_at, serialize_state
 from engine.recommend import learn_collaborative
 from stream_apps.codecs import dumps, loads
+from stream_apps.kafka.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
-from stream_apps.worker.serving import serve_page
+from stream_apps.worker.serving import PageAsk, serve_pages
 
 log = logging.getLogger(__name__)
 
 
 def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_state: Any,
                           recommendations_topic: Any, dead_letter_topic: Any) -> Any:
-    validation = ctx.settings.validation_config()
-    interest_config = ctx.settings.interest_config()
+    settings = ctx.settings
     rekey_topics = {name: app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                                     value_serializer="raw")
                     for name in events_topic.topics}
@@ -36,35 +43,124 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
     async def interactions(stream: Any) -> None:
         if ctx.catalog_loaded is not None:
             await ctx.catalog_loaded.wait()  # recommending from half a catalogue helps nobody
-        async for event in stream.events():
-            kind = ctx.names.kind_of(event.message.topic)
-            try:
-                parsed = parse_event(kind or "?", loads(event.value), time.time(), validation)
-            except InvalidEvent as exc:
-                await send_to_dead_letter(ctx, dead_letter_topic, event, str(exc))
-                continue
-            if event.key != parsed.user_id.encode():
-                await rekey_topics[event.message.topic].send(key=parsed.user_id.encode(), value=event.value)
-                ctx.metrics.rekeyed.inc()
-                continue
-            ctx.metrics.events.labels(type=kind).inc()
-            ctx.metrics.record_event(kind or "?", parsed)  # trending items, click-through
-            if isinstance(parsed, Impression):
-                note_impression(ctx, parsed)
-                continue  # feedback for the ranking model; interests are moved by actions
-            new_state = update_user(ctx, user_state, parsed, interest_config,
-                                    await ctx.encode_query(parsed.query) if parsed.query else None)
-            if new_state is not None:
-                trigger = {"topic": event.message.topic, "event_id": parsed.event_id}
-                message = await serve_page(ctx, parsed.user_id, new_state, parsed.scene, trigger=trigger)
+        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_window_ms / 1000):
+            started = time.perf_counter()
+            batch = UserBatch(user_state, settings.coalesce_user_events)
+            for event in events:
+                await take_event(ctx, batch, event, rekey_topics, dead_letter_topic)
+            batch.write_states()  # one changelog record per changed user, before their pages go out
+            messages = await serve_pages(ctx, [p.ask() for p in batch.pages])
+            for page, message in zip(batch.pages, messages):
                 if message["items"]:
-                    await recommendations_topic.send(key=parsed.user_id.encode(), value=dumps(message))
-                    ctx.metrics.recommendations.labels(scene=parsed.scene or "none").inc()
-                    # Kafka timestamps are the producer's clock in ms: the whole event->recommendation path.
-                    if event.message.timestamp:
-                        ctx.metrics.record_latency(max(time.time() - event.message.timestamp, 0.0))
+                    await recommendations_topic.send(key=page.user_id.encode(), value=dumps(message))
+                    ctx.metrics.recommendations.labels(scene=page.scene or "none").inc()
+                    for produced_at in page.produced_at:  # Kafka timestamps: the producer's clock
+                        ctx.metrics.record_latency(max(time.time() - produced_at, 0.0))
+            ctx.metrics.record_batch(len(events), len(messages), time.perf_counter() - started)
 
     return interactions
+
+
+class PendingPage:
+    """A page to serve for one user, and the events it answers (oldest first)."""
+
+    def __init__(self, user_id: str, state: UserState, scene: str | None) -> None:
+        self.user_id, self.state, self.scene = user_id, state, scene
+        self.topics: list[str] = []
+        self.event_ids: list[str | None] = []
+        self.produced_at: list[float] = []
+
+    def answers(self, topic: str, event_id: str | None, produced_at: float | None) -> None:
+        self.topics.append(topic)
+        self.event_ids.append(event_id)
+        if produced_at:
+            self.produced_at.append(produced_at)
+
+    def ask(self) -> PageAsk:
+        # The contract's trigger names the (last) event; event_ids lists every event the
+        # page reflects, oldest first (one unless several of the user's were coalesced).
+        trigger = {"topic": self.topics[-1], "event_id": self.event_ids[-1],
+                   "event_ids": [e for e in self.event_ids if e is not None]}
+        return PageAsk(self.user_id, self.state, self.scene, trigger)
+
+
+class UserBatch:
+    """The batch's user states, read from the table once per user and written back once,
+    and the pages to serve: one per user (``coalesce``) or one per event, in order."""
+
+    def __init__(self, table: Any, coalesce: bool) -> None:
+        self.table, self.coalesce = table, coalesce
+        self._states: dict[str, UserState | None] = {}
+        self._raw: dict[str, Any] = {}  # the table's value when read
+        self._event_of: dict[str, Any] = {}
+        self._dirty: set[str] = set()
+        self.pages: list[PendingPage] = []
+        self._page_of: dict[str, PendingPage] = {}
+
+    def get(self, user_id: str) -> UserState | None:
+        if user_id not in self._states:
+            raw = self.table.get(user_id)
+            self._raw[user_id] = raw
+            self._states[user_id] = deserialize_state(raw) if raw else None
+        return self._states[user_id]
+
+    def put(self, user_id: str, state: UserState, event: Any) -> None:
+        self._states[user_id] = state
+        self._dirty.add(user_id)
+        self._event_of[user_id] = event  # the table writes to this event's partition
+
+    def write_states(self) -> None:
+        """Write each changed state back, unless the table's value changed since it was
+        read (a forget or an eviction by the control agent while this batch awaited a
+        send): writing would bring the forgotten history back, so that user's events of
+        this batch are dropped with their pages."""
+        for user_id in self._dirty:
+            state = self._states[user_id]
+            if self.table.get(user_id) != self._raw[user_id]:  # by value: a store may return copies
+                log.warning("user %s was forgotten or evicted while a batch held their state: "
+                            "their %d event(s) of this batch are dropped", user_id,
+                            len(self._page_of[user_id].event_ids) if user_id in self._page_of else 0)
+                self.pages = [p for p in self.pages if p.user_id != user_id]
+            elif state is not None:
+                with current_event_as(self._event_of[user_id]):
+                    self.table[user_id] = serialize_state(state)
+        self._dirty.clear()
+
+    def serve(self, user_id: str, state: UserState, scene: str | None, topic: str,
+              event_id: str | None, produced_at: float | None) -> None:
+        page = self._page_of.get(user_id) if self.coalesce else None
+        if page is None:
+            page = PendingPage(user_id, state, scene)
+            self.pages.append(page)
+            self._page_of[user_id] = page
+        page.state, page.scene = state, scene  # the page reflects the user's latest event
+        page.answers(topic, event_id, produced_at)
+
+
+async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_topics: dict[str, Any],
+                     dead_letter_topic: Any) -> None:
+    """Parse one event and apply it to its user's state in ``batch`` (bad input goes to
+    dead-letter, a wrong key is re-produced, an impression counts toward feedback)."""
+    kind = ctx.names.kind_of(event.message.topic)
+    try:
+        parsed = parse_event(kind or "?", loads(event.value), time.time(), ctx.validation_config)
+    except InvalidEvent as exc:
+        await send_to_dead_letter(ctx, dead_letter_topic, event, str(exc))
+        return
+    if event.key != parsed.user_id.encode():
+        await rekey_topics[event.message.topic].send(key=parsed.user_id.encode(), value=event.value)
+        ctx.metrics.rekeyed.inc()
+        return
+    ctx.metrics.events.labels(type=kind).inc()
+    ctx.metrics.record_event(kind or "?", parsed)  # trending items, click-through
+    if isinstance(parsed, Impression):
+        note_impression(ctx, parsed)
+        return  # feedback for the ranking model; interests are moved by actions
+    query_vector = await ctx.encode_query(parsed.query) if parsed.query else None
+    new_state = update_user(ctx, batch, parsed, ctx.interest_config, query_vector, event)
+    if new_state is not None:
+        batch.serve(parsed.user_id, new_state, parsed.scene, event.message.topic, parsed.event_id,
+                    event.message.timestamp)
 
 
 def note_impression(ctx: WorkerContext, impression: Impression) -> None:
@@ -74,12 +170,11 @@ def note_impression(ctx: WorkerContext, impression: Impression) -> None:
         ctx.feedback.impression(impression.rec_id, impression.item_ids, time.time())
 
 
-def update_user(ctx: WorkerContext, user_state: Any, parsed: Interaction, interest_config: Any,
-                query_vector: Any) -> UserState | None:
+def update_user(ctx: WorkerContext, states: UserBatch, parsed: Interaction, interest_config: Any,
+                query_vector: Any, event: Any) -> UserState | None:
     """Apply one action to the user's state (and the collaborative counts, and its page's
     feedback). Returns the new state when the user's interests moved, else ``None``."""
-    raw_state = user_state.get(parsed.user_id)
-    state = deserialize_state(raw_state) if raw_state else None
+    state = states.get(parsed.user_id)
     if state is not None and state.has_seen(parsed.event_id):
         ctx.metrics.duplicates.inc()
         return None
@@ -95,7 +190,7 @@ def update_user(ctx: WorkerContext, user_state: Any, parsed: Interaction, intere
         state = UserState.new(int(dim))
     new_state = seen_at(apply_interaction(state, parsed, item_vector, query_vector, interest_config),
                         time.time())  # eviction goes by processing time: backfills stay
-    user_state[parsed.user_id] = serialize_state(new_state)
+    states.put(parsed.user_id, new_state, event)
     if item_vector is None and query_vector is None:
         return None  # history changed, interests did not: no new recommendation
     return new_state

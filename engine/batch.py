@@ -1,0 +1,265 @@
+"""Pages for many users at once: :func:`recommend_batch` gives each request exactly the
+page :func:`engine.recommend.recommend_page` gives it alone, with the work a batch shares
+done once.
+
+Shared per batch: one ``knn_query`` over the matrix of every request's probe vectors
+(hnswlib spreads it over its threads and releases the GIL), one ranking of what is
+trending per scene (instead of one per request), the fresh items, and one scoring call
+per scorer on the stacked feature rows of all its requests. What stays per request is
+small: candidate merging, the feature rows, MMR, exploration and the reasons.
+
+The steps mirror :func:`engine.recommend.recommend_page` (its private helpers are
+reused); ``tests/unit/test_engine_batch.py`` checks the two agree item for item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.catalog import Catalog
+from engine.config import InterestConfig, RecommendConfig
+from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, search_intent
+from engine.index import HnswIndex
+from engine.interests import InterestView, UserState
+from engine.itemmodels import recency_weights
+from engine.ranker import DefaultScorer, Scorer
+from engine.recommend import (
+    Collaborative,
+    Page,
+    Recommended,
+    _cold_start,
+    _covisit_source,
+    _fresh,
+    _page,
+    _reasons,
+    _relative_model_scores,
+    _view_or_last_items,
+)
+from engine.types import Matrix, Vector
+
+__all__ = ["PageRequest", "recommend_batch"]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One user's page request in a batch: the arguments of
+    :func:`engine.recommend.recommend_page` that differ between users."""
+
+    state: UserState
+    scene: str | None = None
+    query_vector: Vector | None = None
+    shown: Mapping[str, float] = field(default_factory=dict)
+    scorer: Scorer | None = None
+    had: Collection[str] = ()
+
+
+@dataclass
+class _Prepared:
+    """A request after the per-user steps before retrieval."""
+
+    request: PageRequest
+    excluded: set[str]
+    view: InterestView
+    ctx: UserContext
+    fetch: int
+    probes: list[Vector]
+    recent: list[str]
+    covisit_ids: list[str]
+    covisit_matrix: NDArray[np.float64]
+    covisit_total: NDArray[np.float64]
+    model_scores: NDArray[np.float32] | None
+    model_top: list[str]
+
+
+@dataclass
+class _Ranked:
+    """A request with its candidates and feature rows, waiting for its scorer."""
+
+    prepared: _Prepared
+    candidates: list[str]
+    covisit: NDArray[np.float64]
+    column: dict[str, int]
+    signals: CandidateSignals
+    vectors: Matrix
+    features: Matrix
+    relevance: NDArray[np.float32] | None = None
+
+
+def recommend_batch(
+    requests: Sequence[PageRequest],
+    catalog: Catalog,
+    now: float,
+    interest_config: InterestConfig,
+    config: RecommendConfig,
+    k: int | None = None,
+    collaborative: Collaborative | None = None,
+    rng: np.random.Generator | None = None,
+) -> list[Page]:
+    """One :class:`engine.recommend.Page` per request, in order, each the page
+    :func:`engine.recommend.recommend_page` returns for that request alone at ``now``.
+
+    With ``rng`` the pages draw their exploration from it in request order, as
+    consecutive single calls would. A request without a ``scorer`` is ranked by
+    :class:`engine.ranker.DefaultScorer` with the config's weights. No input is changed.
+    """
+    k = min(k or config.k, config.max_k)
+    if not len(catalog):
+        return [Page([]) for _ in requests]
+    collab = collaborative or Collaborative()
+    pages: list[Page | None] = [None] * len(requests)
+    prepared: dict[int, _Prepared] = {}
+    for n, request in enumerate(requests):
+        prep = _prepare(request, catalog, now, interest_config, config, k, collab)
+        if isinstance(prep, Page):
+            pages[n] = prep
+        else:
+            prepared[n] = prep
+    semantic = _retrieve_all(catalog, list(prepared.values()))
+    trending: dict[int, list[str]] = {}
+    if collab.trending is not None:
+        for scene in dict.fromkeys(p.request.scene for p in prepared.values()):
+            rows = [n for n, p in prepared.items() if p.request.scene == scene]
+            tops = collab.trending.top_many(scene, config.trending_candidates, now,
+                                            [prepared[n].excluded for n in rows])
+            trending.update(zip(rows, tops))
+    fresh = _fresh(catalog, now, config)
+    ranked: dict[int, _Ranked] = {}
+    for n, prep in prepared.items():
+        got = _candidates(prep, catalog, now, collab, semantic[n], trending.get(n, []), fresh)
+        if got is None:
+            pages[n] = Page([])
+        else:
+            ranked[n] = got
+    default = DefaultScorer(config.covisit_weight, config.item_model_weight)
+    by_scorer: dict[int, list[int]] = {}
+    scorers: dict[int, Scorer] = {}
+    for n in ranked:
+        scorer = requests[n].scorer or default
+        by_scorer.setdefault(id(scorer), []).append(n)
+        scorers[id(scorer)] = scorer
+    for key, rows in by_scorer.items():  # one forward pass per model over the whole batch
+        stacked = np.concatenate([ranked[n].features for n in rows])
+        scores = scorers[key].score(stacked)
+        bounds = np.cumsum([0] + [ranked[n].features.shape[0] for n in rows])
+        for n, lo, hi in zip(rows, bounds[:-1].tolist(), bounds[1:].tolist()):
+            ranked[n].relevance = scores[lo:hi]
+    for n in sorted(ranked):  # request order: exploration draws as consecutive calls would
+        pages[n] = _finish(ranked[n], catalog, now, k, config, rng)
+    return [p if p is not None else Page([]) for p in pages]
+
+
+def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config: InterestConfig,
+             config: RecommendConfig, k: int, collab: Collaborative) -> _Prepared | Page:
+    state, scene, shown = request.state, request.scene, request.shown
+    policy = config.repeat_policy(scene)
+    excluded: set[str] = set()
+    if policy != "allow":
+        excluded.update(state.purchased)
+        if config.exclude_recent:
+            excluded.update(state.recent_items)
+    if policy == "never":
+        excluded.update(request.had)
+    excluded.update(i for i, c in shown.items() if c >= config.max_shown)
+    view = _view_or_last_items(state, catalog, now, scene, interest_config)
+    if view is None:
+        return Page(_cold_start(catalog, collab, scene, now, k, excluded))
+    fetch = k * config.overfetch + len(excluded)
+    # user_context() with the view just computed (it would compute interest_at again).
+    intent = (search_intent(state, now, interest_config, config) if request.query_vector is not None else 0.0)
+    recent_categories = tuple(info.categories for i in state.recent_items if (info := catalog.get(i)) is not None)
+    ctx = UserContext(view, now, scene, request.query_vector, intent, recent_categories)
+    probes = [view.blended]
+    if view.short_strength > 0.05:
+        probes.append(view.short)
+    if ctx.query_intent > 0.05 and request.query_vector is not None:
+        probes.append(request.query_vector)
+    recent = list(reversed(state.recent_items))  # newest first
+    recency = [0.85 ** r for r in range(len(recent))]
+    covisit_ids: list[str] = []
+    covisit_matrix = np.zeros((len(recent), 0))
+    if collab.covisit is not None and recent:
+        covisit_ids, covisit_matrix = collab.covisit.contributions(recent, now, recency)
+    model_scores: NDArray[np.float32] | None = None
+    model_top: list[str] = []
+    if collab.item_model is not None and state.recent_items:
+        model_scores = collab.item_model.scores(
+            state.recent_items, recency_weights(len(state.recent_items), config.item_model_decay))
+        best = np.argsort(-model_scores, kind="stable")[:fetch]
+        model_top = [collab.item_model.item_ids[j] for j in best.tolist() if model_scores[j] > 0]
+    return _Prepared(request, excluded, view, ctx, fetch, probes, recent, covisit_ids, covisit_matrix,
+                     covisit_matrix.sum(axis=0), model_scores, model_top)
+
+
+def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]]:
+    """Every request's semantic candidates (the union of its probes' neighbours, in
+    first-seen order) from one batched query."""
+    probes = [(row, vector, p.fetch) for row, p in enumerate(prepared) for vector in p.probes]
+    found: list[dict[str, None]] = [{} for _ in prepared]
+    if not probes:
+        return []
+    index = catalog.index
+    if isinstance(index, HnswIndex):
+        answers = index.query_many(np.stack([v for _, v, _ in probes]), [f for _, _, f in probes])
+    else:
+        answers = [index.query(v, f) for _, v, f in probes]
+    for (row, _, _), (ids, _) in zip(probes, answers):
+        found[row].update(dict.fromkeys(ids))
+    return [list(f) for f in found]
+
+
+def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collaborative,
+                semantic: list[str], trending: list[str], fresh: list[str]) -> _Ranked | None:
+    covisit_ids, covisit_total, shown = prep.covisit_ids, prep.covisit_total, prep.request.shown
+    by_source = {
+        "semantic": semantic,
+        "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:prep.fetch].tolist()],
+        "trending": trending,
+        "fresh": fresh,
+        "itemmodel": prep.model_top,
+    }
+    merged, bits = merge_sources(by_source)
+    keep = [row for row, item_id in enumerate(merged)
+            if item_id not in prep.excluded and (info := catalog.get(item_id)) is not None and info.available]
+    if not keep:
+        return None
+    candidates = [merged[row] for row in keep]
+    infos = [catalog.get(i) for i in candidates]
+    vectors = catalog.index.vectors(candidates)
+    column = {item_id: j for j, item_id in enumerate(covisit_ids)}
+    covisit = np.array([covisit_total[column[c]] if c in column else 0.0 for c in candidates])
+    if covisit.max(initial=0.0) > 0:
+        covisit = covisit / covisit.max()
+    scene = prep.request.scene
+    signals = CandidateSignals(
+        covisit=covisit,
+        trending=(collab.trending.scores(candidates, scene, now) if collab.trending is not None
+                  else np.zeros(len(candidates))),
+        age_s=np.array([now - info.added_ts for info in infos if info is not None]),
+        fatigue=np.array([shown.get(c, 0.0) for c in candidates]),
+        sources=bits[keep],
+        categories=[info.categories for info in infos if info is not None],
+        item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
+        popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
+    )
+    features = build_features(prep.ctx, vectors, signals)
+    return _Ranked(prep, candidates, covisit, column, signals, vectors, features)
+
+
+def _finish(r: _Ranked, catalog: Catalog, now: float, k: int, config: RecommendConfig,
+            rng: np.random.Generator | None) -> Page:
+    prep, candidates, features = r.prepared, r.candidates, r.features
+    relevance = r.relevance if r.relevance is not None else np.zeros(len(candidates), np.float32)
+    state, request = prep.request.state, prep.request
+    page, explored = _page(r.vectors, relevance, k, config, r.signals.categories, rng)
+    reasons = _reasons(state, catalog, r.vectors[page], now, request.query_vector, request.scene,
+                       [_covisit_source(state, catalog, prep.recent, prep.covisit_ids, prep.covisit_matrix,
+                                        r.column, candidates[i], float(r.covisit[i])) for i in page.tolist()],
+                       features[page, COLUMN["src_trending"]] > 0)
+    items = [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
+                         features[i])
+             for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
+    return Page(items, tuple(candidates), features)
