@@ -110,6 +110,10 @@ class Settings:
     repeats: str = "never"  # never | recent | allow, then per-scene overrides: "never,cart=allow"
     next_event_labels: bool = True  # actions on last candidate sets train the ranker
     next_event_users: int = 10_000  # users whose last candidate set waits for a label
+    # Issue 12: co-visitation and trending shared by every worker and kept across restarts
+    # (engine.item_signals: increments -> per-item table -> item-signals read by all). false:
+    # each worker learns from its own events only, in memory (the behaviour before).
+    shared_signals: bool = True
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():

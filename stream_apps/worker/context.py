@@ -45,9 +45,14 @@ class WorkerContext:
     _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
     restart_requested: bool = False  # set when the broker lost our topics
-    # Co-visitation and trending learned from the events this worker processes: its users
-    # are a uniform hash sample of all users, so the counts are a sample of the whole.
+    # Co-visitation and trending: with shared_signals a replica of the counts of all
+    # workers (engine.item_signals); otherwise learned from the events this worker
+    # processes (its users are a uniform hash sample of all users).
     collaborative: Collaborative = field(init=False)
+    # With shared_signals: the plumbing that shares them with every worker
+    # (stream_apps.worker.signals.SharedSignals) and whether item-signals has been read.
+    signals: Any = None
+    signals_loaded: asyncio.Event | None = None
     # The model in service (version 0: the hand-set default until one is published), the
     # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
     scorer: Scorer = field(init=False)

@@ -15,11 +15,11 @@ from typing import Any
 from engine.errors import InvalidEvent
 from engine.events import Impression, Interaction, parse_event
 from engine.interests import UserState, apply_interaction, deserialize_state, seen_at, serialize_state
-from engine.recommend import learn_collaborative
 from stream_apps.codecs import dumps, loads
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
 from stream_apps.worker.serving import serve_page
+from stream_apps.worker.signals import learn_signals
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def update_user(ctx: WorkerContext, user_state: Any, parsed: Interaction, intere
         ctx.feedback.action(parsed.rec_id, parsed.item_id, parsed.kind, time.time())
     item_vector = ctx.item_vector(parsed.item_id)
     if item_vector is not None:  # unknown ids would only fill the counts with noise
-        learn_collaborative(ctx.collaborative, state, parsed, interest_config)
+        learn_signals(ctx, state, parsed, interest_config)  # issue 12: shared or local
     if state is None:
         dim = next((v.shape[0] for v in (item_vector, query_vector) if v is not None), None)
         if dim is None:
