@@ -73,6 +73,16 @@ def _assert_same(got: dict[str, Any], want: dict[str, Any], where: str) -> None:
             assert got_neighbours[other] == pytest.approx(score, rel=1e-4), (where, item, other)
 
 
+def _metric(port: int, name: str) -> float:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
 def _wait_events_read(deployment: Deployment, timeout: float = 90.0) -> None:
     """Until the group owns every click partition and has read each to its high watermark."""
     wait_group_settled(list(deployment.procs), deployment.names.click, deployment.settings.partitions)
@@ -184,5 +194,7 @@ def test_one_and_three_workers_learn_the_same_and_survive_sigkill(bootstrap: str
         three.wait_processed(events)  # ...and their signals settled
         for port in three.procs:
             _assert_same(_neighbours(port, sample), want, f"worker {port} after SIGKILL and restart")
+        skipped = sum(_metric(port, 'streamrec_signal_increments_total{result="skipped"}') for port in three.procs)
+        print(f"\nafter the restart: {skipped:.0f} replayed increments skipped by the aggregators")
     finally:
         three.close()

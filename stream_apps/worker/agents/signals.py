@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 import orjson
+from prometheus_client import Counter
 
 from engine.errors import InvalidEvent
 from engine.item_signals import (
@@ -38,6 +39,10 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                                dead_letter_topic: Any) -> Any:
     covisit, trending = ctx.settings.covisit_config(), TrendingConfig()
     partitions = ctx.settings.partitions
+    increments = Counter("streamrec_signal_increments_total",
+                         "Row increments received by this worker's aggregator: applied, or skipped "
+                         "as replays (source offset already in the row)", ["result"],
+                         registry=ctx.metrics.registry)
 
     @app.agent(increments_topic, name="item-signals")
     async def aggregate(stream: Any) -> None:
@@ -59,6 +64,8 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                     log.error("item-signals row %r unreadable, left as it is: %s", item_id, exc)
                     continue
                 new_row, applied = apply_increments(row, item_updates, covisit, trending)
+                increments.labels(result="applied").inc(applied)
+                increments.labels(result="skipped").inc(len(item_updates) - applied)
                 if applied:
                     signals_table[item_id] = orjson.dumps(row_to_dict(new_row))
             if misplaced:  # the rest of the message was applied; these rows belong elsewhere
