@@ -16,7 +16,7 @@ import numpy as np
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import make_encoder
-from engine.feedback import FeedbackJoin, ShownCounts
+from engine.feedback import FeedbackJoin
 from engine.index import HnswIndex
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative
@@ -60,7 +60,6 @@ class WorkerContext:
     models_loaded: asyncio.Event | None = None
     model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
     feedback: FeedbackJoin = field(init=False)
-    shown: ShownCounts = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
     def __post_init__(self) -> None:
@@ -68,7 +67,6 @@ class WorkerContext:
         self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
         self.scorer = self.default_scorer
         self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
-        self.shown = ShownCounts(self.settings.feedback_config())
 
     def use_model(self, state: bytes) -> int:
         """Serve the published model ``state`` from now on; returns its version."""

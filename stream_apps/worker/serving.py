@@ -15,6 +15,7 @@ from engine.interests import UserState
 from engine.reasons import localize_reason
 from engine.recommend import Recommended, recommend
 from stream_apps.worker.context import WorkerContext
+from stream_apps.worker.fatigue import shown_counts
 
 
 async def serve_page(ctx: WorkerContext, user_id: str, state: UserState | None, scene: str | None,
@@ -25,12 +26,13 @@ async def serve_page(ctx: WorkerContext, user_id: str, state: UserState | None, 
     scorer = ctx.scorer_for(user_id)
     items: list[Recommended] = []
     if ctx.catalog is not None and len(ctx.catalog):
+        shown = shown_counts(ctx, state, now)  # issue 12: fatigue from the user state
         state = state or UserState.new(ctx.catalog.index.dim)
         query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
         items = recommend(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
                           ctx.settings.recommend_config(), k=k, query_vector=query_vector,
                           collaborative=ctx.collaborative, scorer=scorer,
-                          shown=ctx.shown.counts(user_id, now), rng=ctx.rng)
+                          shown=shown, rng=ctx.rng)
         if ctx.settings.reason_language != "en":
             items = [replace(r, reason=localize_reason(r.reason, ctx.settings.reason_language)) for r in items]
     message = recommendation_message(user_id, now, scene, items, trigger, scorer.version)

@@ -18,6 +18,7 @@ from engine.interests import UserState, apply_interaction, deserialize_state, se
 from stream_apps.codecs import dumps, loads
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
+from stream_apps.worker.fatigue import record_impression
 from stream_apps.worker.serving import serve_page
 from stream_apps.worker.signals import learn_signals
 
@@ -50,7 +51,7 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
             ctx.metrics.events.labels(type=kind).inc()
             ctx.metrics.record_event(kind or "?", parsed)  # trending items, click-through
             if isinstance(parsed, Impression):
-                note_impression(ctx, parsed)
+                note_impression(ctx, parsed, user_state)
                 continue  # feedback for the ranking model; interests are moved by actions
             new_state = update_user(ctx, user_state, parsed, interest_config,
                                     await ctx.encode_query(parsed.query) if parsed.query else None)
@@ -67,9 +68,9 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
     return interactions
 
 
-def note_impression(ctx: WorkerContext, impression: Impression) -> None:
-    """Shown items count toward fatigue, and toward their page's labels."""
-    ctx.shown.record(impression.user_id, impression.item_ids, impression.ts)
+def note_impression(ctx: WorkerContext, impression: Impression, user_state: Any) -> None:
+    """Shown items count toward fatigue (in the user state), and toward their page's labels."""
+    record_impression(ctx, user_state, impression)  # issue 12: fatigue in the user state
     if impression.rec_id:
         ctx.feedback.impression(impression.rec_id, impression.item_ids, time.time())
 
