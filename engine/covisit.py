@@ -19,7 +19,7 @@ Not thread-safe; the worker calls it from its event-loop thread.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +56,13 @@ class CovisitConfig:
             raise ConfigError(f"evict_fraction must be in [0, 1), got {self.evict_fraction!r}")
         if not (math.isfinite(self.smoothing) and self.smoothing >= 0):
             raise ConfigError(f"smoothing must be >= 0, got {self.smoothing!r}")
+
+
+def _check(weight: float, now: float) -> None:
+    if not (math.isfinite(weight) and weight >= 0):
+        raise InvalidEvent(f"weight must be finite and >= 0, got {weight!r}")
+    if not math.isfinite(now):
+        raise InvalidEvent(f"now must be finite, got {now!r}")
 
 
 class Covisitation:
@@ -122,6 +129,43 @@ class Covisitation:
             w = weight * cfg.position_decay ** distance
             self._row(prev).add(item_id, w, now)
             self._row(item_id).add(prev, w, now)
+        self._drop_evicted()
+
+    def add_row(self, item_id: str, neighbours: Mapping[str, float], mass: float, now: float) -> None:
+        """Add one row's share of an update (see :func:`engine.item_signals.increments`):
+        ``c[item_id][j] += neighbours[j]`` and ``m[item_id] += mass`` at ``now``."""
+        _check(mass, now)
+        self._mass.add(item_id, mass, now)
+        if neighbours:
+            row = self._row(item_id)
+            for other, weight in neighbours.items():
+                _check(weight, now)
+                row.add(other, weight, now)
+        self._drop_evicted()
+
+    def set_row(self, item_id: str, neighbours: Mapping[str, float], mass: float, now: float) -> None:
+        """Replace ``item_id``'s row and mass with values decayed to ``now`` (a copy of a
+        row aggregated elsewhere); at most ``max_neighbours`` of the strongest are kept.
+
+        >>> cv = Covisitation(CovisitConfig(normalise=False, half_life_s=10.0))
+        >>> cv.update(["tent"], "stove", 1.0, now=0.0)
+        >>> cv.set_row("stove", {"mat": 4.0}, 2.0, now=10.0)
+        >>> cv.count("stove", "mat", now=20.0), cv.count("stove", "tent", now=20.0), cv.mass("stove", 20.0)
+        (2.0, 0.0, 1.0)
+        """
+        _check(mass, now)
+        for weight in neighbours.values():
+            _check(weight, now)
+        cfg = self.config
+        kept = sorted(neighbours.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_neighbours]
+        row = DecayedCounter(cfg.half_life_s, cfg.max_neighbours, cfg.evict_fraction)
+        for other, weight in kept:
+            row.set(other, weight, now)
+        self._mass.set(item_id, mass, now)
+        if kept:
+            self._rows[item_id] = row
+        else:
+            self._rows.pop(item_id, None)
         self._drop_evicted()
 
     def _drop_evicted(self) -> None:

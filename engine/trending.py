@@ -107,6 +107,26 @@ class DecayedCounter:
         if len(self._values) > self.capacity:
             self._evict(self.capacity - int(self.capacity * self.evict_fraction))
 
+    def set(self, key: str, value: float, now: float) -> None:
+        """Make ``key``'s count at ``now`` exactly ``value`` (a copy of a count kept
+        elsewhere, decayed to ``now``), whatever it was; may evict like :meth:`add`.
+
+        >>> c = DecayedCounter(half_life_s=10.0, capacity=5)
+        >>> c.add("a", 4.0, now=0.0); c.set("a", 1.0, now=10.0)
+        >>> c.get("a", now=10.0), c.get("a", now=20.0)
+        (1.0, 0.5)
+        """
+        _check_weight(value, now)
+        if self._t_ref is None:
+            self._t_ref = now
+        elif (now - self._t_ref) / self.half_life_s > _REBASE_HALF_LIVES:
+            self._rebase(now)
+        grown = value * 2.0 ** ((now - self._t_ref) / self.half_life_s)
+        self._total += grown - self._values.get(key, 0.0)
+        self._values[key] = grown
+        if len(self._values) > self.capacity:
+            self._evict(self.capacity - int(self.capacity * self.evict_fraction))
+
     def _rebase(self, now: float) -> None:
         scale = self._factor(now)
         self._values = {k: v * scale for k, v in self._values.items()}
@@ -238,6 +258,12 @@ class Trending:
         self._global.add(item_id, weight, now)
         if scene is None or scene == GLOBAL:
             return
+        self._counter(scene, now).add(item_id, weight, now)
+
+    def _counter(self, scene: str, now: float) -> DecayedCounter:
+        """The counter of ``scene`` (``GLOBAL``: the global one), made if missing."""
+        if scene == GLOBAL:
+            return self._global
         counter = self._scenes.get(scene)
         if counter is None:
             if len(self._scenes) >= self.config.max_scenes:
@@ -247,8 +273,29 @@ class Trending:
             counter = DecayedCounter(self.config.half_life_s, self.config.max_items_per_scene,
                                      self.config.evict_fraction)
             self._scenes[scene] = counter
-        counter.add(item_id, weight, now)
         self._scene_ts[scene] = max(self._scene_ts.get(scene, now), now)
+        return counter
+
+    def add_counts(self, item_id: str, counts: Mapping[str, float], now: float) -> None:
+        """Add ``counts`` (scene -> weight, ``GLOBAL`` for the global counter) to ``item_id``:
+        :meth:`record` for a weight already split by scene."""
+        for scene, weight in counts.items():
+            _check_weight(weight, now)
+            self._counter(scene, now).add(item_id, weight, now)
+
+    def set_counts(self, item_id: str, counts: Mapping[str, float], now: float) -> None:
+        """Make ``item_id``'s count in each scene of ``counts`` (``GLOBAL``: overall)
+        exactly that value at ``now``: a copy of counts aggregated elsewhere.
+
+        >>> t = Trending(TrendingConfig(half_life_s=3600.0))
+        >>> t.record("mug", "home", 5.0, now=0.0)
+        >>> t.set_counts("mug", {"home": 2.0, GLOBAL: 3.0}, now=3600.0)
+        >>> float(t.scores(["mug"], "home", 3600.0)[0]), float(t.scores(["mug"], None, 7200.0)[0])
+        (2.0, 1.5)
+        """
+        for scene, value in counts.items():
+            _check_weight(value, now)
+            self._counter(scene, now).set(item_id, value, now)
 
     def forget(self, item_id: str) -> None:
         """Drop a deleted item everywhere."""

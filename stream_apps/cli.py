@@ -126,7 +126,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         dataset=Path(args.dataset), format=args.format, k=args.k, warmup=args.warmup,
         max_events=args.max_events, include_repeats=args.include_repeats,
         json_out=Path(args.json) if args.json else None, plot_out=Path(args.plot) if args.plot else None,
-        quiet=args.quiet, through_kafka=args.through_kafka,
+        quiet=args.quiet, through_kafka=args.through_kafka, workers=args.workers,
         max_minutes=args.max_minutes, refit_every=args.refit_every, tune=args.tune,
         **({"recommenders": tuple(args.recommenders.split(","))} if args.recommenders else {}),
     )
@@ -266,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--through-kafka", action="store_true",
                    help="produce the events to a broker and score the worker's published recommendations "
                         "(starts an embedded broker and a worker unless --bootstrap-servers is given)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="with --through-kafka: N worker processes in one group (default 1)")
 
     p = command("bench", cmd_bench, "measure throughput against a pass-through agent, latency, HNSW "
                 "against brute force, the encoder and state size, in one run")

@@ -121,6 +121,10 @@ class Settings:
     # the item-vector and model-update loaders' fetches wait (their updates arrive within it).
     gil_switch_interval_ms: float = 1.0
     loader_fetch_max_wait_ms: int = 250
+    # Issue 12: co-visitation and trending shared by every worker and kept across restarts
+    # (engine.item_signals: increments -> per-item table -> item-signals read by all). false:
+    # each worker learns from its own events only, in memory (the behaviour before).
+    shared_signals: bool = True
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():

@@ -35,6 +35,8 @@ TOPICS=(
   "control             delete   604800000"
   "audit               delete   31536000000"
   "ranker-examples     delete   86400000     1"
+  "item-signal-increments  delete  86400000"
+  "item-signals        compact  -"
 )
 
 for row in "${TOPICS[@]}"; do

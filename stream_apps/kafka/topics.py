@@ -30,7 +30,12 @@ AUDIT = "audit"  # a record of every forget and eviction
 # internal: labelled pages for the trainer. One partition, so one worker (its owner in
 # the consumer group) trains and model versions form a single line.
 RANKER_EXAMPLES = "ranker-examples"
-COMPACTED = {ITEMS, ITEM_VECTORS, MODEL_UPDATES}
+# internal: shared item signals (engine.item_signals). Workers send per-item row increments
+# to the partition of the row's item; its owner aggregates them in a table whose changelog,
+# item-signals, every worker reads whole (like item-vectors).
+ITEM_SIGNAL_INCREMENTS = "item-signal-increments"
+ITEM_SIGNALS = "item-signals"
+COMPACTED = {ITEMS, ITEM_VECTORS, MODEL_UPDATES, ITEM_SIGNALS}
 SINGLE_PARTITION = {RANKER_EXAMPLES}
 
 
@@ -50,6 +55,8 @@ class TopicNames:
     control: str
     audit: str
     ranker_examples: str
+    item_signal_increments: str
+    item_signals: str
 
     @classmethod
     def of(cls, settings: Settings) -> TopicNames:
@@ -60,6 +67,7 @@ class TopicNames:
             items=t(ITEMS), item_vectors=t(ITEM_VECTORS), recommendations=t(RECOMMENDATIONS),
             model_updates=t(MODEL_UPDATES), dead_letter=t(DEAD_LETTER),
             control=t(CONTROL), audit=t(AUDIT), ranker_examples=t(RANKER_EXAMPLES),
+            item_signal_increments=t(ITEM_SIGNAL_INCREMENTS), item_signals=t(ITEM_SIGNALS),
         )
 
     def event_topic(self, kind: str) -> str:

@@ -77,6 +77,7 @@ class EvaluateOptions:
     recommenders: tuple[str, ...] = RECOMMENDERS
     quiet: bool = False
     through_kafka: bool = False
+    workers: int = 1  # worker processes for through_kafka
     cache_dir: Path | None = None  # item and query embeddings by content; None: encode every run
     max_minutes: float | None = None  # stop the replay then (or at SIGINT) and report the events so far
     refit_every: str = "5000"  # EASE, item-kNN, ALS (and streamrec's item model): N events or Nd days
@@ -256,7 +257,8 @@ def evaluate(dataset: Dataset, encoder: TextEncoder, settings: Settings,
                 trace.name = "streamrec-in-process"
         traces.append(replay_through_kafka(
             settings, replayed, options.k, warmup, known.__contains__, options.include_repeats,
-            external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet))
+            external_broker, Path(settings.data_dir) / "evaluate", quiet=options.quiet,
+            workers=options.workers))
     replay_s = time.perf_counter() - started
     for recommender, trace in zip(recommenders, traces):
         diagnostics = getattr(recommender, "diagnostics", None)

@@ -18,10 +18,13 @@ from stream_apps.settings import Settings, faust_datadir
 from stream_apps.worker.agents.control import register_control, send_sweeps
 from stream_apps.worker.agents.interactions import register_interactions
 from stream_apps.worker.agents.items import register_item_encoder
+from stream_apps.worker.agents.signals import register_signal_aggregator
 from stream_apps.worker.agents.training import register_training
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.item_loader import run_item_loader
 from stream_apps.worker.model_updates import run_model_loader
+from stream_apps.worker.signals import SharedSignals
+from stream_apps.worker.signals_loader import run_signals_loader
 from stream_apps.worker.views import register_views
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,8 @@ def create_app(settings: Settings) -> Worker:
     user_state.key_serializer = "raw"
     user_state.changelog_topic.key_serializer = "raw"  # made in the constructor: set it too
 
+    if settings.shared_signals:
+        _shared_signals(app, ctx, raw_topic(names.item_signal_increments), dead_letter_topic)
     register_interactions(app, ctx, events_topic, user_state, recommendations_topic, dead_letter_topic)
     register_item_encoder(app, ctx, items_topic, vectors_topic, dead_letter_topic)
     register_control(app, ctx, control_topic, user_state, recommendations_topic, audit_topic,
@@ -115,7 +120,7 @@ def create_app(settings: Settings) -> Worker:
     @app.task
     async def readiness() -> None:
         ctx.start_loading_encoder()
-        for loaded in (ctx.catalog_loaded, ctx.models_loaded):
+        for loaded in (ctx.catalog_loaded, ctx.models_loaded, ctx.signals_loaded):
             if loaded is not None:
                 await loaded.wait()
         await ctx.encoder()
@@ -125,6 +130,30 @@ def create_app(settings: Settings) -> Worker:
     ctx.catalog_loaded = asyncio.Event()
     ctx.models_loaded = asyncio.Event()
     return Worker(app=app, ctx=ctx, user_state=user_state)
+
+
+def _shared_signals(app: Any, ctx: WorkerContext, increments_topic: Any, dead_letter_topic: Any) -> None:
+    """The aggregator of item-signal-increments, its table (changelog: item-signals, named
+    so every worker can read it whole) and the task that reads it into this worker's replica."""
+    from engine.item_signals import SignalsReplica
+
+    settings, names = ctx.settings, ctx.names
+    changelog = app.topic(names.item_signals, key_type=bytes, value_type=bytes, key_serializer="raw",
+                          value_serializer="raw", partitions=settings.partitions, compacting=True,
+                          acks=False)  # as Faust's own changelogs
+    table = app.Table(
+        "item-signals", default=None, key_type=str, value_type=bytes, partitions=settings.partitions,
+        changelog_topic=changelog,
+        help="Shared co-visitation and trending per item (engine.item_signals.ItemRow as JSON)",
+    )
+    table.key_serializer = table.value_serializer = "raw"  # item ids hash like the sender's
+    ctx.signals = SharedSignals(SignalsReplica(ctx.collaborative), increments_topic, settings.partitions)
+    ctx.signals_loaded = asyncio.Event()
+    register_signal_aggregator(app, ctx, increments_topic, table, dead_letter_topic)
+
+    @app.task
+    async def load_signals() -> None:
+        await run_signals_loader(ctx, lambda: _groupless_consumer(settings, "signals"))
 
 
 def _groupless_consumer(settings: Settings, purpose: str) -> Any:

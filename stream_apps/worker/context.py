@@ -18,10 +18,11 @@ from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import make_encoder
-from engine.feedback import FeedbackJoin, ShownCounts
+from engine.feedback import FeedbackJoin
 from engine.index import HnswIndex
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative, Page
+from engine.step import StepConfig
 from engine.trending import Trending
 from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.kafka.topics import TopicNames
@@ -47,9 +48,14 @@ class WorkerContext:
     _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
     restart_requested: bool = False  # set when the broker lost our topics
-    # Co-visitation and trending learned from the events this worker processes: its users
-    # are a uniform hash sample of all users, so the counts are a sample of the whole.
+    # Co-visitation and trending: with shared_signals a replica of the counts of all
+    # workers (engine.item_signals); otherwise learned from the events this worker
+    # processes (its users are a uniform hash sample of all users).
     collaborative: Collaborative = field(init=False)
+    # With shared_signals: the plumbing that shares them with every worker
+    # (stream_apps.worker.signals.SharedSignals) and whether item-signals has been read.
+    signals: Any = None
+    signals_loaded: asyncio.Event | None = None
     # The model in service (version 0: the hand-set default until one is published), the
     # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
     scorer: Scorer = field(init=False)
@@ -57,13 +63,14 @@ class WorkerContext:
     models_loaded: asyncio.Event | None = None
     model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
     feedback: FeedbackJoin = field(init=False)
-    shown: ShownCounts = field(init=False)
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     # Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
     # the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
     # add_items is not safe alongside knn_query: every index write (the item loader, on
     # the loop) and every ranking job hold ``index_lock``, so they never overlap; reads
-    # on the loop (an event's item vector) only ever overlap with reads.
+    # on the loop (an event's item vector) only ever overlap with reads. The same lock
+    # keeps the co-visitation and trending counts (learned by the interactions agent and
+    # the item-signals loader, on the loop) still while a ranking job reads them.
     _ranker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking"))
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -75,10 +82,12 @@ class WorkerContext:
         self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
         self.scorer = self.default_scorer
         self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
-        self.shown = ShownCounts(self.settings.feedback_config())
         self.interest_config = self.settings.interest_config()
         self.recommend_config = self.settings.recommend_config()
         self.validation_config = self.settings.validation_config()
+        feedback = self.settings.feedback_config()
+        self.step_config = StepConfig(self.interest_config, feedback.shown_half_life_s,
+                                      feedback.max_items_per_user)
 
     async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
         """:func:`engine.batch.recommend_batch` in the ranking thread, under the index lock."""

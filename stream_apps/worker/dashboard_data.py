@@ -34,14 +34,14 @@ def process_rss_bytes() -> int | None:
 
 def state_sizes(ctx: WorkerContext, users: int) -> dict[str, int]:
     """How much learned state this worker holds: users in its table, co-visitation items
-    and (item, neighbour) pairs, trending (scene, item) counts, users with fatigue counts,
-    pages awaiting feedback. Each is bounded (TTL eviction or a cap); the soak watches them."""
+    and (item, neighbour) pairs, trending (scene, item) counts, pages awaiting feedback
+    (fatigue counts are in the user state). Each is bounded (TTL eviction or a cap); the soak watches them."""
     covisit, trending = ctx.collaborative.covisit, ctx.collaborative.trending
     return {"users": users,
             "covisit_items": len(covisit) if covisit is not None else 0,
             "covisit_pairs": covisit.n_pairs if covisit is not None else 0,
             "trending_entries": trending.n_entries if trending is not None else 0,
-            "shown_users": len(ctx.shown), "feedback_pages": len(ctx.feedback)}
+            "feedback_pages": len(ctx.feedback)}
 
 
 def _rate(samples: list[dict[str, Any]], value: Any, now: float) -> float:

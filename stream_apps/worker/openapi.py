@@ -67,6 +67,11 @@ def openapi_spec(max_k: int, default_k: int, max_id_length: int, token_required:
                                            obj)},
                 "security": [],
             }},
+            "/internal/signals": {"get": {
+                "summary": "Internal, for tests and operators (not a stable API): shared-signal "
+                           "status and the co-visitation neighbours of ?item= (repeatable) at ?now=",
+                "responses": {"200": _json("Neighbours and replica status", obj), "401": unauthorized},
+            }},
             "/metrics": {"get": {
                 "summary": "Prometheus text format",
                 "responses": {"200": {"description": "Metrics",

@@ -22,6 +22,7 @@ from engine.interests import UserState
 from engine.reasons import localize_reason
 from engine.recommend import Recommended
 from stream_apps.worker.context import WorkerContext
+from stream_apps.worker.fatigue import shown_counts
 
 
 @dataclass(frozen=True)
@@ -44,9 +45,10 @@ async def serve_pages(ctx: WorkerContext, asks: list[PageAsk], k: int | None = N
         dim = ctx.catalog.index.dim
         requests = []
         for ask, scorer in zip(asks, scorers):
+            shown = shown_counts(ctx, ask.state, now)  # fatigue lives in the user state
             state = ask.state or UserState.new(dim)
             query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
-            requests.append(PageRequest(state, ask.scene, query_vector, ctx.shown.counts(ask.user_id, now), scorer))
+            requests.append(PageRequest(state, ask.scene, query_vector, shown, scorer))
         ranked = await ctx.rank(requests, now, k)
         pages = [p.items for p in ranked]
         if ctx.settings.reason_language != "en":

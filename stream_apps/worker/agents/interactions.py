@@ -21,13 +21,14 @@ from typing import Any
 
 from engine.errors import InvalidEvent
 from engine.events import Impression, Interaction, parse_event
-from engine.interests import UserState, apply_interaction, deserialize_state, seen_at, serialize_state
-from engine.recommend import learn_collaborative
+from engine.interests import UserState, deserialize_state, serialize_state
+from engine.step import handle_event
 from stream_apps.codecs import dumps, loads
 from stream_apps.kafka.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
 from stream_apps.worker.serving import PageAsk, serve_pages
+from stream_apps.worker.signals import learn_signals
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,11 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
         async for events in stream.take_events(settings.batch_max_events, within=settings.batch_window_ms / 1000):
             started = time.perf_counter()
             batch = UserBatch(user_state, settings.coalesce_user_events)
-            for event in events:
-                await take_event(ctx, batch, event, rekey_topics, dead_letter_topic)
+            # Learning writes the co-visitation and trending counts that a ranking job (an
+            # HTTP request's page) reads in the ranking thread: not at the same time.
+            async with ctx.index_lock:
+                for event in events:
+                    await take_event(ctx, batch, event, rekey_topics, dead_letter_topic)
             batch.write_states()  # one changelog record per changed user, before their pages go out
             messages = await serve_pages(ctx, [p.ask() for p in batch.pages])
             for page, message in zip(batch.pages, messages):
@@ -140,10 +144,12 @@ class UserBatch:
 async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_topics: dict[str, Any],
                      dead_letter_topic: Any) -> None:
     """Parse one event and apply it to its user's state in ``batch`` (bad input goes to
-    dead-letter, a wrong key is re-produced, an impression counts toward feedback)."""
+    dead-letter, a wrong key is re-produced), then carry out what
+    :func:`engine.step.handle_event` decided."""
+    now = time.time()  # one clock read per event
     kind = ctx.names.kind_of(event.message.topic)
     try:
-        parsed = parse_event(kind or "?", loads(event.value), time.time(), ctx.validation_config)
+        parsed = parse_event(kind or "?", loads(event.value), now, ctx.validation_config)
     except InvalidEvent as exc:
         await send_to_dead_letter(ctx, dead_letter_topic, event, str(exc))
         return
@@ -153,44 +159,27 @@ async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_top
         return
     ctx.metrics.events.labels(type=kind).inc()
     ctx.metrics.record_event(kind or "?", parsed)  # trending items, click-through
+    state = batch.get(parsed.user_id)
+    item_vector = query_vector = None
+    if isinstance(parsed, Interaction):
+        item_vector = ctx.item_vector(parsed.item_id)
+        if parsed.query and not (state is not None and state.has_seen(parsed.event_id)):
+            query_vector = await ctx.encode_query(parsed.query)
+    dim = ctx.catalog.index.dim if ctx.catalog is not None else None
+    new_state, effects = handle_event(state, parsed, item_vector, query_vector, dim, ctx.step_config, now)
+    if effects.duplicate:
+        ctx.metrics.duplicates.inc()
+        return
     if isinstance(parsed, Impression):
-        note_impression(ctx, parsed)
-        return  # feedback for the ranking model; interests are moved by actions
-    query_vector = await ctx.encode_query(parsed.query) if parsed.query else None
-    new_state = update_user(ctx, batch, parsed, ctx.interest_config, query_vector, event)
+        if parsed.rec_id:  # toward its page's labels; fatigue is in the state
+            ctx.feedback.impression(parsed.rec_id, parsed.item_ids, now)
+    else:
+        if effects.feedback:
+            ctx.feedback.action(*effects.feedback, now)
+        if effects.learn:  # against the state before the event: its recent items co-occur
+            learn_signals(ctx, state, parsed, ctx.interest_config, event.message)
     if new_state is not None:
+        batch.put(parsed.user_id, new_state, event)
+    if effects.serve and new_state is not None:
         batch.serve(parsed.user_id, new_state, parsed.scene, event.message.topic, parsed.event_id,
                     event.message.timestamp)
-
-
-def note_impression(ctx: WorkerContext, impression: Impression) -> None:
-    """Shown items count toward fatigue, and toward their page's labels."""
-    ctx.shown.record(impression.user_id, impression.item_ids, impression.ts)
-    if impression.rec_id:
-        ctx.feedback.impression(impression.rec_id, impression.item_ids, time.time())
-
-
-def update_user(ctx: WorkerContext, states: UserBatch, parsed: Interaction, interest_config: Any,
-                query_vector: Any, event: Any) -> UserState | None:
-    """Apply one action to the user's state (and the collaborative counts, and its page's
-    feedback). Returns the new state when the user's interests moved, else ``None``."""
-    state = states.get(parsed.user_id)
-    if state is not None and state.has_seen(parsed.event_id):
-        ctx.metrics.duplicates.inc()
-        return None
-    if parsed.rec_id and parsed.item_id:
-        ctx.feedback.action(parsed.rec_id, parsed.item_id, parsed.kind, time.time())
-    item_vector = ctx.item_vector(parsed.item_id)
-    if item_vector is not None:  # unknown ids would only fill the counts with noise
-        learn_collaborative(ctx.collaborative, state, parsed, interest_config)
-    if state is None:
-        dim = next((v.shape[0] for v in (item_vector, query_vector) if v is not None), None)
-        if dim is None:
-            return None  # an unknown item for an unknown user: nothing to learn yet
-        state = UserState.new(int(dim))
-    new_state = seen_at(apply_interaction(state, parsed, item_vector, query_vector, interest_config),
-                        time.time())  # eviction goes by processing time: backfills stay
-    states.put(parsed.user_id, new_state, event)
-    if item_vector is None and query_vector is None:
-        return None  # history changed, interests did not: no new recommendation
-    return new_state

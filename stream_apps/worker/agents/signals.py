@@ -1,0 +1,76 @@
+"""The aggregator of shared item signals: ``item-signal-increments`` -> the ``item-signals`` table.
+
+Each message carries the row increments of one or more events for items of the
+message's partition (the sender picks the partition of the row's item), so the table
+change goes to the right changelog partition (Faust writes a table change to the
+partition of the message being processed). Exactly once: a row skips increments from a
+source ``topic[partition]`` at or below the newest offset it applied
+(:func:`engine.item_signals.apply_increments`), which drops both this agent's replays
+after a crash and an interactions worker re-sending what it replays. Each touched row
+is written once per message.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from prometheus_client import Counter
+
+from engine.errors import InvalidEvent
+from engine.item_signals import (
+    ItemRow,
+    apply_increments,
+    parse_increments_message,
+    partition_for,
+    row_from_dict,
+    row_to_dict,
+)
+from engine.trending import TrendingConfig
+from stream_apps.codecs import loads
+from stream_apps.worker.context import WorkerContext
+from stream_apps.worker.dead_letter import send_to_dead_letter
+
+log = logging.getLogger(__name__)
+
+
+def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: Any, signals_table: Any,
+                               dead_letter_topic: Any) -> Any:
+    covisit, trending = ctx.settings.covisit_config(), TrendingConfig()
+    partitions = ctx.settings.partitions
+    increments = Counter("streamrec_signal_increments_total",
+                         "Row increments received by this worker's aggregator: applied, or skipped "
+                         "as replays (source offset already in the row)", ["result"],
+                         registry=ctx.metrics.registry)
+
+    @app.agent(increments_topic, name="item-signals")
+    async def aggregate(stream: Any) -> None:
+        async for event in stream.events():
+            try:
+                updates = parse_increments_message(loads(event.value))
+            except (InvalidEvent, ValueError) as exc:
+                await send_to_dead_letter(ctx, dead_letter_topic, event, str(exc))
+                continue
+            partition = event.message.partition
+            misplaced = [item for item in updates if partition_for(item, partitions) != partition]
+            for item_id, item_updates in updates.items():
+                if item_id in misplaced:
+                    continue
+                raw = signals_table.get(item_id)
+                try:
+                    row = row_from_dict(orjson.loads(raw)) if raw else ItemRow()
+                except (InvalidEvent, ValueError) as exc:  # only we write it: a bug, not fatal
+                    log.error("item-signals row %r unreadable, left as it is: %s", item_id, exc)
+                    continue
+                new_row, applied = apply_increments(row, item_updates, covisit, trending)
+                increments.labels(result="applied").inc(applied)
+                increments.labels(result="skipped").inc(len(item_updates) - applied)
+                if applied:
+                    signals_table[item_id] = orjson.dumps(row_to_dict(new_row))
+            if misplaced:  # the rest of the message was applied; these rows belong elsewhere
+                await send_to_dead_letter(ctx, dead_letter_topic, event,
+                                          f"rows for items of other partitions than {partition}: "
+                                          f"{', '.join(misplaced[:5])}")
+
+    return aggregate

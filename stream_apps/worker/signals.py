@@ -1,0 +1,77 @@
+"""Shared item signals on the worker side: send this worker's increments, keep the replica.
+
+:func:`learn_signals` is the one call the interactions agent makes per new interaction
+(instead of :func:`engine.recommend.learn_collaborative`): with ``shared_signals`` it
+applies the event's row increments to this worker's replica at once (its next
+recommendation sees them) and sends them to ``item-signal-increments``, one message per
+destination partition (the partition of the row's item, :func:`engine.item_signals.partition_for`);
+without, it learns locally as before. The aggregator (:mod:`stream_apps.worker.agents.signals`)
+and the reader (:mod:`stream_apps.worker.signals_loader`) do the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.events import Interaction
+from engine.interests import UserState
+from engine.item_signals import SignalsReplica, event_increments, increments_message, partition_for
+from engine.recommend import learn_collaborative
+from stream_apps.codecs import dumps
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SharedSignals:
+    """The worker's share of the shared-signals plumbing (set up in ``create_app``)."""
+
+    replica: SignalsReplica
+    increments_topic: Any
+    partitions: int
+    positions: dict[int, int] = field(default_factory=dict)  # item-signals partition -> next offset read
+    highwaters: dict[int, int] = field(default_factory=dict)
+    caught_up: bool = False
+    sent: int = 0
+
+    def status(self) -> dict[str, Any]:
+        """What /health and the internal view report."""
+        behind = sum(max(self.highwaters.get(p, 0) - o, 0) for p, o in self.positions.items())
+        return {"rows": self.replica.rows_applied, "pending": self.replica.pending,
+                "positions": {str(p): o for p, o in sorted(self.positions.items())},
+                "behind": behind, "caught_up": self.caught_up, "messages_sent": self.sent}
+
+
+def learn_signals(ctx: Any, state: UserState | None, event: Interaction, interest_config: Any,
+                  message: Any = None) -> None:
+    """Learn one new interaction: shared (send increments) or local, per ``shared_signals``.
+
+    ``message`` is the Kafka message the event came in (topic, partition, offset: what
+    makes the increments exactly-once); default: Faust's current event's message.
+    """
+    shared: SharedSignals | None = ctx.signals
+    if shared is None:
+        learn_collaborative(ctx.collaborative, state, event, interest_config)
+        return
+    rows = event_increments(state, event, interest_config, ctx.settings.covisit_config())
+    if not rows:
+        return
+    if message is None:
+        from faust import current_event
+
+        current = current_event()
+        if current is None:
+            raise RuntimeError("learn_signals outside an agent needs the source message")
+        message = current.message
+    source, offset = f"{message.topic}[{message.partition}]", int(message.offset)
+    shared.replica.apply_local(rows, source, offset, event.ts)
+    by_partition: dict[int, dict[str, Any]] = {}
+    for item_id, inc in rows.items():
+        by_partition.setdefault(partition_for(item_id, shared.partitions), {})[item_id] = inc
+    for partition, part in sorted(by_partition.items()):
+        value = dumps(increments_message([(source, offset, event.event_id, event.ts, part)]))
+        # send_soon: buffered like Faust's own changelog writes, in call order per partition.
+        shared.increments_topic.send_soon(key=None, value=value, partition=partition)
+        shared.sent += 1
