@@ -31,7 +31,7 @@ def _check_vectors(vectors: Matrix, n: int, dim: int) -> Matrix:
 
 
 PARALLEL_ADD_MIN = 1000
-"""Upserts of at least this many items build with every core."""
+"""Upserts of at least this many items build with ``HnswIndex.build_threads`` threads."""
 
 
 class HnswIndex:
@@ -65,6 +65,7 @@ class HnswIndex:
         # items, a numpy gather a few microseconds, and the hot path needs candidates'
         # vectors on every event. It costs 4 bytes per dimension per item.
         self._mirror = np.zeros((config.initial_capacity, config.dim), dtype=np.float32)
+        self.build_threads = 1  # threads for upserts of PARALLEL_ADD_MIN items or more (-1: all cores)
 
     @property
     def dim(self) -> int:
@@ -129,9 +130,11 @@ class HnswIndex:
         for label, reused in zip(labels, reuse):
             if reused:
                 self._index.unmark_deleted(label)
-        # A catalogue load (thousands of items at once) builds on every core; the few
-        # items of a live update are not worth the threads' start-up.
-        threads = -1 if len(rows) >= PARALLEL_ADD_MIN else 1
+        # A catalogue load (thousands of items at once) may build on several threads; the
+        # few items of a live update are not worth the threads' start-up. Off by default:
+        # a parallel build inserts in no fixed order, so the graph (and an evaluation
+        # replay) would differ from run to run.
+        threads = self.build_threads if len(rows) >= PARALLEL_ADD_MIN else 1
         self._index.add_items(array[rows], np.asarray(labels, dtype=np.int64), num_threads=threads)
         norms = np.maximum(np.linalg.norm(array[rows], axis=1, keepdims=True), 1e-12)
         self._mirror[labels] = array[rows] / norms

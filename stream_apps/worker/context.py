@@ -144,7 +144,9 @@ class WorkerContext:
 
     def ensure_catalog(self, dim: int) -> Catalog:
         if self.catalog is None:
-            self.catalog = Catalog(HnswIndex(self.settings.index_config(dim)))
+            index = HnswIndex(self.settings.index_config(dim))
+            index.build_threads = -1  # a catalogue load builds on every core (while not yet ready)
+            self.catalog = Catalog(index)
         return self.catalog
 
     def item_vector(self, item_id: str | None) -> Vector | None:
