@@ -157,9 +157,9 @@ def replay_through_kafka(settings: Settings, dataset: Dataset, k: int, warmup: i
                 for record in records:
                     msg = orjson.loads(record.value)
                     latest[msg["user_id"]] = [i["item_id"] for i in msg.get("items", [])]
-                    event_id = (msg.get("trigger") or {}).get("event_id")
-                    if event_id:
-                        answered.add(event_id)
+                    trigger = msg.get("trigger") or {}
+                    # A page may answer several of the user's events (trigger.event_ids).
+                    answered.update(e for e in (trigger.get("event_ids") or [trigger.get("event_id")]) if e)
 
         for position, event in enumerate(tqdm(dataset.events, desc="replay through kafka", unit="ev",
                                               disable=quiet, file=sys.stderr)):

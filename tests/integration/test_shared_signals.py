@@ -143,7 +143,9 @@ class Deployment:
         want = {e["event_id"] for e in events}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            seen = {(m.get("trigger") or {}).get("event_id") for m in self.recs.snapshot()}
+            # A page lists every event of the user's it answers (micro-batches coalesce them).
+            seen = {e for m in self.recs.snapshot()
+                    for e in ((m.get("trigger") or {}).get("event_ids") or [(m.get("trigger") or {}).get("event_id")])}
             if want <= seen:
                 break
             time.sleep(0.2)
