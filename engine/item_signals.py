@@ -290,6 +290,10 @@ class SignalsReplica:
         self._pending: dict[str, list[SourcedIncrement]] = {}
         self._n_pending = 0
         self.rows_applied = 0
+        # The newest shared row's ``seen`` per item: an event replayed after a restart
+        # whose increments that row already counts must not be added on top of it (the
+        # aggregator skips the resent increments, so no newer row would ever replace it).
+        self._row_seen: dict[str, Mapping[str, int]] = {}
 
     @property
     def pending(self) -> int:
@@ -307,6 +311,8 @@ class SignalsReplica:
         """Apply this worker's own increments of one event (source ``topic[partition]``
         at ``offset``, event time ``ts``) now, and remember them until confirmed."""
         for item_id, inc in rows.items():
+            if offset <= self._row_seen.get(item_id, {}).get(source, -1):
+                continue  # already in the shared row: a replay of a counted event
             update = SourcedIncrement(source, offset, ts, inc)
             self._add(item_id, update)
             self._pending.setdefault(item_id, []).append(update)
@@ -321,6 +327,7 @@ class SignalsReplica:
         waiting = self._pending.pop(item_id, [])
         self._n_pending -= len(waiting)
         still = [u for u in waiting if u.offset > row.seen.get(u.source, -1)]
+        self._row_seen[item_id] = row.seen
         collab = self.collaborative
         if row.t is not None:
             if collab.covisit is not None:

@@ -265,6 +265,20 @@ def test_replica_keeps_own_increments_until_a_row_covers_them() -> None:
     assert replica.pending == 1  # row "a" has not come back yet
 
 
+def test_replica_ignores_a_replayed_event_its_shared_row_already_counts() -> None:
+    """After a restart the worker re-learns an event whose state write was lost; the
+    aggregator skips the resent increments, so no newer row comes to replace the local
+    one: the replica must not add them on top of the row that counts them."""
+    collab = Collaborative(Covisitation(COVISIT), Trending(TRENDING))
+    replica = SignalsReplica(collab)
+    replica.apply_row("b", ItemRow(T0, 1.0, {"a": 1.0}, {GLOBAL: 1.0}, {"ev[0]": 10}))
+    replica.apply_local(increments(["a"], "b", 1.0, None, COVISIT), "ev[0]", 10, T0)
+    assert collab.covisit.count("b", "a", T0) == pytest.approx(1.0)  # type: ignore[union-attr]
+    assert replica.pending == 1  # only row "a", which no shared row has counted yet
+    replica.apply_local(increments(["a"], "b", 1.0, None, COVISIT), "ev[0]", 11, T0)  # a new event
+    assert collab.covisit.count("b", "a", T0) == pytest.approx(2.0)  # type: ignore[union-attr]
+
+
 def test_replica_bounds_its_pending_increments() -> None:
     replica = SignalsReplica(Collaborative(Covisitation(COVISIT), Trending(TRENDING)), max_pending=10)
     for k in range(20):
