@@ -138,7 +138,9 @@ def _shared_signals(app: Any, ctx: WorkerContext, increments_topic: Any, dead_le
     from engine.item_signals import SignalsReplica
 
     settings, names = ctx.settings, ctx.names
-    changelog = app.topic(names.item_signals, key_type=bytes, value_type=bytes, key_serializer="raw",
+    # key_type str: the memory store takes recovered keys as the changelog topic decodes
+    # them, so bytes keys would come back as b"sku-9" and miss every lookup by "sku-9".
+    changelog = app.topic(names.item_signals, key_type=str, value_type=bytes, key_serializer="raw",
                           value_serializer="raw", partitions=settings.partitions, compacting=True,
                           acks=False)  # as Faust's own changelogs
     table = app.Table(

@@ -7,7 +7,7 @@ partition of the message being processed). Exactly once: a row skips increments 
 source ``topic[partition]`` at or below the newest offset it applied
 (:func:`engine.item_signals.apply_increments`), which drops both this agent's replays
 after a crash and an interactions worker re-sending what it replays. Each touched row
-is written once per message.
+is written once per message, replays included (see below).
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                 new_row, applied = apply_increments(row, item_updates, covisit, trending)
                 increments.labels(result="applied").inc(applied)
                 increments.labels(result="skipped").inc(len(item_updates) - applied)
-                if applied:
-                    signals_table[item_id] = orjson.dumps(row_to_dict(new_row))
+                # Written even when every increment was a replay: the row's ``seen`` then
+                # tells the sender's replica that its re-sent increments are already in,
+                # so it drops them instead of keeping them on top of the row for ever.
+                signals_table[item_id] = orjson.dumps(row_to_dict(new_row))
             if misplaced:  # the rest of the message was applied; these rows belong elsewhere
                 await send_to_dead_letter(ctx, dead_letter_topic, event,
                                           f"rows for items of other partitions than {partition}: "
