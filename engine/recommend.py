@@ -78,13 +78,34 @@ class Page:
     features: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
-def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int) -> list[str]:
-    """Union of the ANN neighbours of each vector, in first-seen order."""
+def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int, keep: int,
+              excluded: Collection[str]) -> list[str]:
+    """Union of the first ``keep`` ANN neighbours (of ``fetch`` asked) of each vector that
+    are not ``excluded``, in first-seen order."""
     found: dict[str, None] = {}
     for vector in vectors:
         ids, _ = catalog.index.query(vector, fetch)
-        found.update(dict.fromkeys(ids))
+        found.update(dict.fromkeys([i for i in ids if i not in excluded][:keep]))
     return list(found)
+
+
+def _top_allowed(ids: Sequence[str], scores: NDArray[np.floating], n: int,
+                 excluded: Collection[str]) -> list[str]:
+    """The ``n`` best-scored ``ids`` (score > 0) that are not ``excluded``, best first.
+
+    >>> _top_allowed(["a", "b", "c", "d"], np.array([0.5, 0.9, 0.0, 0.7]), 2, {"b"})
+    ['d', 'a']
+    """
+    if not len(ids):
+        return []
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    out: list[str] = []
+    for j in order.tolist():
+        if scores[j] <= 0 or len(out) == n:
+            break
+        if ids[j] not in excluded:
+            out.append(ids[j])
+    return out
 
 
 def _fresh(catalog: Catalog, now: float, config: RecommendConfig) -> list[str]:
@@ -106,7 +127,7 @@ def recommend(
     scorer: Scorer | None = None,
     shown: Mapping[str, float] | None = None,
     rng: np.random.Generator | None = None,
-    had: Collection[str] = (),
+    had: Sequence[str] = (),
 ) -> list[Recommended]:
     """The user's top ``k`` items, best first, each with a short human-readable reason:
     :func:`recommend_page` without the candidates."""
@@ -127,7 +148,7 @@ def recommend_page(
     scorer: Scorer | None = None,
     shown: Mapping[str, float] | None = None,
     rng: np.random.Generator | None = None,
-    had: Collection[str] = (),
+    had: Sequence[str] = (),
 ) -> Page:
     """The user's top ``k`` items, best first, each with a short human-readable reason.
 
@@ -137,9 +158,10 @@ def recommend_page(
     user lately (fatigue; items at ``config.max_shown`` are filtered out). Exploration
     needs ``rng``; without it the result is deterministic. Unavailable items are never
     recommended; items the user already had follow ``config.repeat_policy(scene)``:
-    ``never`` excludes ``had`` (the user's longer history, when the caller keeps one),
-    recent and purchased items, ``recent`` the recent (``exclude_recent``) and purchased
-    ones, ``allow`` none.
+    ``never`` excludes ``had`` (the user's longer history, oldest first, when the caller
+    keeps one), recent and purchased items, ``recent`` the recent (``exclude_recent``) and
+    purchased ones, ``allow`` none. The item-item model scores ``had`` when it is longer
+    than the recent items (as the EASE baseline scores the user's whole live history).
     """
     k = min(k or config.k, config.max_k)
     if not len(catalog):
@@ -158,7 +180,11 @@ def recommend_page(
     view = _view_or_last_items(state, catalog, now, scene, interest_config)
     if view is None:
         return Page(_cold_start(catalog, collab, scene, now, k, excluded))
-    fetch = k * config.overfetch + len(excluded)
+    # Each source gives its best ``per_source`` candidates the user may get: excluded items
+    # are dropped before a source's list is cut (an ANN query over-fetches to survive that,
+    # within a bound), so the candidate set stays small however long the user's history.
+    per_source = k * config.overfetch
+    fetch = per_source + min(len(excluded), 3 * per_source)
     ctx = replace(user_context(state, catalog, now, scene, interest_config, config, query_vector),
                   view=view)
     probes = [view.blended]
@@ -175,14 +201,13 @@ def recommend_page(
     covisit_total = covisit_matrix.sum(axis=0)
     model_scores: NDArray[np.float32] | None = None
     model_top: list[str] = []
-    if collab.item_model is not None and state.recent_items:
-        model_scores = collab.item_model.scores(
-            state.recent_items, recency_weights(len(state.recent_items), config.item_model_decay))
-        best = np.argsort(-model_scores, kind="stable")[:fetch]
-        model_top = [collab.item_model.item_ids[j] for j in best.tolist() if model_scores[j] > 0]
+    history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
+    if collab.item_model is not None and history:
+        model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
+        model_top = _top_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
     by_source = {
-        "semantic": _retrieve(catalog, probes, fetch),
-        "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:fetch].tolist()],
+        "semantic": _retrieve(catalog, probes, fetch, per_source, excluded),
+        "covisit": _top_allowed(covisit_ids, covisit_total, per_source, excluded),
         "trending": (collab.trending.top(scene, config.trending_candidates, now, exclude=excluded)[0]
                      if collab.trending is not None else []),
         "fresh": _fresh(catalog, now, config),

@@ -1,5 +1,5 @@
 """Next-event labels (engine.feedback.next_event_example, NextEventJoin) on hand-computed
-examples, and the replay's streamrec training its ranker from them."""
+examples."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from engine.errors import DimensionMismatch
-from engine.feedback import NextEventJoin, next_event_example, sample_rows
 from engine.features import N_FEATURES
+from engine.feedback import NextEventJoin, next_event_example, sample_rows
 from engine.ranker import RankerConfig
 
 CFG = RankerConfig(click_weight=1.0, purchase_weight=3.0, impression_weight=0.5)
