@@ -40,7 +40,8 @@ from engine.ranker import DefaultScorer, Scorer
 from engine.trending import Trending
 from engine.types import Matrix, Vector
 
-__all__ = ["Collaborative", "Page", "Recommended", "learn_collaborative", "recommend", "recommend_page",
+__all__ = ["Collaborative", "Page", "Recommended", "learn_categories", "learn_collaborative", "recommend",
+           "recommend_page",
            "search_intent"]
 
 
@@ -52,6 +53,8 @@ class Collaborative:
     covisit: Covisitation | None = None
     trending: Trending | None = None
     item_model: ItemItemModel | None = None
+    # Decayed popularity per category (a Trending whose "scenes" are item categories).
+    categories: Trending | None = None
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ def recommend_page(
     covisit_total = covisit_matrix.sum(axis=0)
     model_scores: NDArray[np.float32] | None = None
     model_top: list[str] = []
+    user_categories = _top_categories(ctx.recent_categories, config.category_sources, collab.categories)
     history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
     if collab.item_model is not None and history:
         model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
@@ -212,6 +216,9 @@ def recommend_page(
                      if collab.trending is not None else []),
         "fresh": _fresh(catalog, now, config),
         "itemmodel": model_top,
+        "category": [i for c in user_categories for i in collab.categories.top(
+            c, config.category_candidates, now, exclude=excluded, fill_global=False)[0]]
+        if collab.categories is not None else [],
     }
     merged, bits = merge_sources(by_source)
     keep = [row for row, item_id in enumerate(merged)
@@ -236,6 +243,7 @@ def recommend_page(
         item_model=_relative_model_scores(collab.item_model, model_scores, candidates),
         popularity=(np.array([collab.covisit.mass(c, now) for c in candidates])
                     if collab.covisit is not None else None),
+        category_pop=_category_popularity(collab.categories, user_categories, candidates, now),
     )
     features = build_features(ctx, vectors, signals)
     relevance = (scorer or DefaultScorer(config.covisit_weight, config.item_model_weight)).score(features)
@@ -248,6 +256,41 @@ def recommend_page(
                          features[i])
              for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
     return Page(items, tuple(candidates), features)
+
+
+def _top_categories(recent_categories: Sequence[Sequence[str]], n: int,
+                    known: Trending | None) -> dict[str, float]:
+    """The user's ``n`` top categories (that ``known`` counts) and each one's share of
+    their recent items, largest first (ties by name).
+
+    >>> t = Trending(); t.record("x", "tea", 1.0, 0.0); t.record("y", "mugs", 1.0, 0.0)
+    >>> _top_categories([("tea",), ("tea", "mugs"), ("shoes",)], 2, t)
+    {'tea': 0.6667, 'mugs': 0.3333}
+    """
+    if known is None or n == 0 or not recent_categories:
+        return {}
+    counts: dict[str, int] = {}
+    for cats in recent_categories:
+        for c in set(cats):
+            counts[c] = counts.get(c, 0) + 1
+    have = set(known.scenes)
+    ranked = sorted((c for c in counts if c in have), key=lambda c: (-counts[c], c))[:n]
+    return {c: round(counts[c] / len(recent_categories), 4) for c in ranked}
+
+
+def _category_popularity(categories: Trending | None, user_categories: Mapping[str, float],
+                         candidates: Sequence[str], now: float) -> NDArray[np.float32] | None:
+    """Per candidate: the largest ``share * popularity / best popularity`` over the user's
+    top categories (0 for a candidate in none of them)."""
+    if categories is None or not user_categories:
+        return None
+    out = np.zeros(len(candidates), dtype=np.float32)
+    for c, share in user_categories.items():
+        scores = categories.scores(candidates, c, now)
+        best = categories.top(c, 1, now, fill_global=False)[1]
+        if len(best) and best[0] > 0:
+            out = np.maximum(out, share * scores / best[0])
+    return out
 
 
 def _relative_model_scores(model: ItemItemModel | None, scores: NDArray[np.float32] | None,
@@ -321,6 +364,16 @@ def _reasons(state: UserState, catalog: Catalog, vectors: Matrix, now: float,
     query = (SearchQuery(state.last_query, query_vector, now - state.last_query_ts)
              if query_vector is not None and state.last_query else None)
     return [e.text for e in explain_items(vectors, recent, query, covisit, scene, from_trending)]
+
+
+def learn_categories(collab: Collaborative, categories: Sequence[str], event: Interaction,
+                     interest_config: InterestConfig) -> None:
+    """Count an interaction with an item of ``categories`` in each category's popularity."""
+    if collab.categories is None or event.item_id is None:
+        return
+    weight = interest_config.weight_of(event.kind)
+    for c in categories:
+        collab.categories.record(event.item_id, c, weight, event.ts)
 
 
 def learn_collaborative(collab: Collaborative, state: UserState | None, event: Interaction,
