@@ -13,8 +13,9 @@ import numpy as np
 
 from engine.interests import UserState
 from engine.reasons import localize_reason
-from engine.recommend import Recommended, recommend
+from engine.recommend import Recommended, recommend_page
 from stream_apps.worker.context import WorkerContext
+from stream_apps.worker.learning import remember_candidates
 
 
 async def serve_page(ctx: WorkerContext, user_id: str, state: UserState | None, scene: str | None,
@@ -27,10 +28,13 @@ async def serve_page(ctx: WorkerContext, user_id: str, state: UserState | None, 
     if ctx.catalog is not None and len(ctx.catalog):
         state = state or UserState.new(ctx.catalog.index.dim)
         query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
-        items = recommend(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
-                          ctx.settings.recommend_config(), k=k, query_vector=query_vector,
-                          collaborative=ctx.collaborative, scorer=scorer,
-                          shown=ctx.shown.counts(user_id, now), rng=ctx.rng)
+        page = recommend_page(state, ctx.catalog, now, scene, ctx.settings.interest_config(),
+                              ctx.settings.recommend_config(), k=k, query_vector=query_vector,
+                              collaborative=ctx.collaborative, scorer=scorer,
+                              shown=ctx.shown.counts(user_id, now), rng=ctx.rng,
+                              had=ctx.refits.had(user_id))
+        remember_candidates(ctx, user_id, page, scorer.version)
+        items = page.items
         if ctx.settings.reason_language != "en":
             items = [replace(r, reason=localize_reason(r.reason, ctx.settings.reason_language)) for r in items]
     message = recommendation_message(user_id, now, scene, items, trigger, scorer.version)

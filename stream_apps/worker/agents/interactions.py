@@ -19,6 +19,7 @@ from engine.recommend import learn_collaborative
 from stream_apps.codecs import dumps, loads
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
+from stream_apps.worker.learning import note_action
 from stream_apps.worker.serving import serve_page
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,7 @@ def update_user(ctx: WorkerContext, user_state: Any, parsed: Interaction, intere
     item_vector = ctx.item_vector(parsed.item_id)
     if item_vector is not None:  # unknown ids would only fill the counts with noise
         learn_collaborative(ctx.collaborative, state, parsed, interest_config)
+        note_action(ctx, parsed)  # the item model's log, next-event labels
     if state is None:
         dim = next((v.shape[0] for v in (item_vector, query_vector) if v is not None), None)
         if dim is None:
