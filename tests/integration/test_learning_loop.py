@@ -116,8 +116,9 @@ class ClosedLoop(threading.Thread):
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=10)
-        self.recs.stop()
+        if self.ident is not None:  # started: a setup failure must not hide behind this one
+            self.join(timeout=10)
+            self.recs.stop()
 
 
 def get(web_port: int, path: str) -> bytes:
@@ -210,7 +211,7 @@ def test_sixty_users_get_a_first_version_within_two_minutes_of_the_first_feedbac
         try:
             stack.load_items(items)
             stack.start_worker(env={"STREAMREC_CONTROL_SHARE": "0.05"})
-            stack.wait_index_size(len(items))
+            stack.wait_index_size(len(items), timeout=300)  # encoding 1,200 items on a busy machine
             loop.start()
             first = models.wait_for(lambda m: isinstance(m, dict) and m["version"] >= 1, timeout=240)
             published = time.monotonic()
