@@ -33,9 +33,9 @@ from engine.itemmodels import (
     recency_weights,
 )
 from engine.ranker import DefaultScorer, RankerConfig, Scorer
-from engine.recommend import Collaborative, learn_collaborative, recommend_page
+from engine.recommend import Collaborative, learn_categories, learn_collaborative, recommend_page
 from engine.trainer import Trainer
-from engine.trending import Trending
+from engine.trending import Trending, TrendingConfig
 from engine.types import Vector
 
 
@@ -208,14 +208,16 @@ class StreamrecReplay:
                  recommend_config: RecommendConfig, query_vectors: Mapping[str, Vector],
                  refits: ItemModelRefits | None = None, ranker: RankerConfig | None = None,
                  publish_interval_s: float = 3600.0, name: str | None = None,
-                 covisit: CovisitConfig = CovisitConfig()) -> None:
+                 covisit: CovisitConfig = CovisitConfig(),
+                 categories: TrendingConfig | None = None) -> None:
         self.name = name or self.name
         self._catalog = catalog
         self._interest = interest_config
         self._recommend = recommend_config
         self._queries = query_vectors
         self.states: dict[str, UserState] = {}
-        self.collaborative = Collaborative(Covisitation(covisit), Trending())
+        self.collaborative = Collaborative(Covisitation(covisit), Trending(),
+                                           categories=Trending(categories) if categories is not None else None)
         self.refits = refits
         self._default = DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight)
         self.trainer = (Trainer(ranker, publish_interval_s, default=self._default)
@@ -263,6 +265,8 @@ class StreamrecReplay:
         query_vector = self._queries.get(event.query) if event.query else None
         state = self.states.get(event.user_id)
         learn_collaborative(self.collaborative, state, event, self._interest)
+        if item_vector is not None and event.item_id is not None and (info := self._catalog.get(event.item_id)):
+            learn_categories(self.collaborative, info.categories, event, self._interest)
         if self.refits is not None and item_vector is not None and event.item_id is not None:
             self.refits.record(event.user_id, event.item_id, event.ts)
             if self.refits.due(event.ts):

@@ -8,13 +8,14 @@ trending per scene (instead of one per request), the fresh items, and one scorin
 per scorer on the stacked feature rows of all its requests. What stays per request is
 small: candidate merging, the feature rows, MMR, exploration and the reasons.
 
-The steps mirror :func:`engine.recommend.recommend_page` (its private helpers are
-reused); ``tests/unit/test_engine_batch.py`` checks the two agree item for item.
+:func:`engine.recommend.recommend_page` is a batch of one, so there is one ranking path;
+``tests/unit/test_engine_batch.py`` checks that a page does not depend on the batch it
+was ranked in.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,12 +32,15 @@ from engine.recommend import (
     Collaborative,
     Page,
     Recommended,
+    _category_popularity,
     _cold_start,
     _covisit_source,
     _fresh,
     _page,
     _reasons,
     _relative_model_scores,
+    _top_allowed,
+    _top_categories,
     _view_or_last_items,
 )
 from engine.types import Matrix, Vector
@@ -54,7 +58,7 @@ class PageRequest:
     query_vector: Vector | None = None
     shown: Mapping[str, float] = field(default_factory=dict)
     scorer: Scorer | None = None
-    had: Collection[str] = ()
+    had: Sequence[str] = ()  # the user's longer history, oldest first (the caller's log)
 
 
 @dataclass
@@ -66,6 +70,8 @@ class _Prepared:
     view: InterestView
     ctx: UserContext
     fetch: int
+    per_source: int  # candidates each source gives, after the user's excluded items
+    user_categories: dict[str, float]
     probes: list[Vector]
     recent: list[str]
     covisit_ids: list[str]
@@ -118,7 +124,7 @@ def recommend_batch(
             pages[n] = prep
         else:
             prepared[n] = prep
-    semantic = _retrieve_all(catalog, list(prepared.values()))
+    semantic = dict(zip(prepared, _retrieve_all(catalog, list(prepared.values()))))
     trending: dict[int, list[str]] = {}
     if collab.trending is not None:
         for scene in dict.fromkeys(p.request.scene for p in prepared.values()):
@@ -129,7 +135,7 @@ def recommend_batch(
     fresh = _fresh(catalog, now, config)
     ranked: dict[int, _Ranked] = {}
     for n, prep in prepared.items():
-        got = _candidates(prep, catalog, now, collab, semantic[n], trending.get(n, []), fresh)
+        got = _candidates(prep, catalog, now, collab, semantic[n], trending.get(n, []), fresh, config)
         if got is None:
             pages[n] = Page([])
         else:
@@ -167,7 +173,11 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     view = _view_or_last_items(state, catalog, now, scene, interest_config)
     if view is None:
         return Page(_cold_start(catalog, collab, scene, now, k, excluded))
-    fetch = k * config.overfetch + len(excluded)
+    # Each source gives its best ``per_source`` candidates the user may get: excluded items
+    # are dropped before a source's list is cut (an ANN query over-fetches to survive that,
+    # within a bound), so the candidate set stays small however long the user's history.
+    per_source = k * config.overfetch
+    fetch = per_source + min(len(excluded), 3 * per_source)
     # user_context() with the view just computed (it would compute interest_at again).
     intent = (search_intent(state, now, interest_config, config) if request.query_vector is not None else 0.0)
     recent_categories = tuple(info.categories for i in state.recent_items if (info := catalog.get(i)) is not None)
@@ -185,19 +195,22 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
         covisit_ids, covisit_matrix = collab.covisit.contributions(recent, now, recency)
     model_scores: NDArray[np.float32] | None = None
     model_top: list[str] = []
-    if collab.item_model is not None and state.recent_items:
-        model_scores = collab.item_model.scores(
-            state.recent_items, recency_weights(len(state.recent_items), config.item_model_decay))
-        best = np.argsort(-model_scores, kind="stable")[:fetch]
-        model_top = [collab.item_model.item_ids[j] for j in best.tolist() if model_scores[j] > 0]
-    return _Prepared(request, excluded, view, ctx, fetch, probes, recent, covisit_ids, covisit_matrix,
-                     covisit_matrix.sum(axis=0), model_scores, model_top)
+    user_categories = _top_categories(ctx.recent_categories, config.category_sources, collab.categories)
+    had = request.had
+    history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
+    if collab.item_model is not None and history:
+        model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
+        model_top = _top_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
+    return _Prepared(request, excluded, view, ctx, fetch, per_source, user_categories, probes, recent,
+                     covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top)
 
 
 def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]]:
     """Every request's semantic candidates (the union of its probes' neighbours, in
     first-seen order) from one batched query."""
     probes = [(row, vector, p.fetch) for row, p in enumerate(prepared) for vector in p.probes]
+    excluded = [p.excluded for p in prepared]
+    keep = [p.per_source for p in prepared]
     found: list[dict[str, None]] = [{} for _ in prepared]
     if not probes:
         return []
@@ -207,19 +220,23 @@ def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]
     else:
         answers = [index.query(v, f) for _, v, f in probes]
     for (row, _, _), (ids, _) in zip(probes, answers):
-        found[row].update(dict.fromkeys(ids))
+        found[row].update(dict.fromkeys([i for i in ids if i not in excluded[row]][:keep[row]]))
     return [list(f) for f in found]
 
 
 def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collaborative,
-                semantic: list[str], trending: list[str], fresh: list[str]) -> _Ranked | None:
+                semantic: list[str], trending: list[str], fresh: list[str],
+                config: RecommendConfig) -> _Ranked | None:
     covisit_ids, covisit_total, shown = prep.covisit_ids, prep.covisit_total, prep.request.shown
     by_source = {
         "semantic": semantic,
-        "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:prep.fetch].tolist()],
+        "covisit": _top_allowed(covisit_ids, covisit_total, prep.per_source, prep.excluded),
         "trending": trending,
         "fresh": fresh,
         "itemmodel": prep.model_top,
+        "category": [i for c in prep.user_categories for i in collab.categories.top(
+            c, config.category_candidates, now, exclude=prep.excluded, fill_global=False)[0]]
+        if collab.categories is not None else [],
     }
     merged, bits = merge_sources(by_source)
     keep = [row for row, item_id in enumerate(merged)
@@ -244,6 +261,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         categories=[info.categories for info in infos if info is not None],
         item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
         popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
+        category_pop=_category_popularity(collab.categories, prep.user_categories, candidates, now),
     )
     features = build_features(prep.ctx, vectors, signals)
     return _Ranked(prep, candidates, covisit, column, signals, vectors, features)

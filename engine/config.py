@@ -165,6 +165,10 @@ class RecommendConfig:
     # fresh_window_s (so a new item gets a chance before anyone clicked it).
     trending_candidates: int = 10
     fresh_candidates: int = 5
+    # Popular items of the user's top categories (by share of their recent items): this
+    # many per category, from at most category_sources categories (0 turns the source off).
+    category_candidates: int = 20
+    category_sources: int = 3
     fresh_window_s: float = 86400.0
     # The item-item model (EASE, refit in the background): its score beside cosine and
     # co-visitation, and how fast older recent items fade in the history it scores.
@@ -200,8 +204,10 @@ class RecommendConfig:
             raise ConfigError(f"explore_share must be in [0, 1), got {self.explore_share!r}")
         if self.max_per_category is not None and self.max_per_category < 1:
             raise ConfigError(f"max_per_category must be >= 1 or None, got {self.max_per_category!r}")
-        if self.trending_candidates < 0 or self.fresh_candidates < 0:
-            raise ConfigError("trending_candidates and fresh_candidates must be >= 0")
+        if min(self.trending_candidates, self.fresh_candidates, self.category_candidates,
+               self.category_sources) < 0:
+            raise ConfigError("trending_candidates, fresh_candidates, category_candidates and "
+                              "category_sources must be >= 0")
         if not (math.isfinite(self.covisit_weight) and self.covisit_weight >= 0):
             raise ConfigError(f"covisit_weight must be >= 0, got {self.covisit_weight!r}")
         if not (math.isfinite(self.search_boost) and self.search_boost >= 0):

@@ -21,10 +21,14 @@ log_fatigue         ``log1p`` of how often the item was shown to the user recent
 scene_*             one-hot of home, search, product, cart, other (None is other)
 hour_sin, hour_cos  hour of day (UTC plus ``utc_offset_s``) on the unit circle
 dow_sin, dow_cos    day of week (Monday 0) on the unit circle
-src_*               candidate source flags: semantic, covisit, trending, fresh, itemmodel
+src_*               candidate source flags: semantic, covisit, trending, fresh, itemmodel,
+                    category
 item_model          the item-item model's score (:mod:`engine.itemmodels`, EASE) of the
                     user's recency-weighted recent items, relative to the best candidate's
 log_popularity      ``log1p`` of the item's decayed interaction mass (all time, all scenes)
+category_pop        popularity in the user's categories: the largest, over the user's top
+                    categories the item is in, of the category's share of the user's recent
+                    items times the item's popularity in it relative to the category's best
 ==================  =========================================================
 
 :func:`default_scores` is the hand-set ranking (cosine to the blended vector, averaged with
@@ -48,7 +52,7 @@ from engine.interests import InterestView, UserState, interest_at
 from engine.types import Matrix, Vector
 
 SCENES = ("home", "search", "product", "cart")
-SOURCES = ("semantic", "covisit", "trending", "fresh", "itemmodel")
+SOURCES = ("semantic", "covisit", "trending", "fresh", "itemmodel", "category")
 SOURCE_BITS: Mapping[str, int] = {name: 1 << i for i, name in enumerate(SOURCES)}
 """Bit of each source in the ``sources`` bitmask of :class:`CandidateSignals`."""
 
@@ -59,7 +63,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"scene_{s}" for s in (*SCENES, "other")),
     "hour_sin", "hour_cos", "dow_sin", "dow_cos",
     *(f"src_{s}" for s in SOURCES),
-    "item_model", "log_popularity",
+    "item_model", "log_popularity", "category_pop",
 )
 N_FEATURES = len(FEATURE_NAMES)
 COLUMN: Mapping[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -158,6 +162,7 @@ class CandidateSignals:
     categories: Sequence[Sequence[str]] = field(default_factory=tuple)
     item_model: NDArray[np.floating] | None = None  # relative to the best candidate; None: zeros
     popularity: NDArray[np.floating] | None = None  # decayed interaction mass; None: zeros
+    category_pop: NDArray[np.floating] | None = None  # popularity in the user's categories; None: zeros
 
 
 def _time_features(now: float, utc_offset_s: float) -> list[float]:
@@ -210,7 +215,8 @@ def build_features(ctx: UserContext, item_vectors: Matrix, signals: CandidateSig
     sources = np.asarray(signals.sources, dtype=np.int64)
     for name, bit in SOURCE_BITS.items():
         out[:, COLUMN[f"src_{name}"]] = (sources & bit) > 0
-    for name, column, transform in (("item_model", "item_model", None), ("popularity", "log_popularity", np.log1p)):
+    for name, column, transform in (("item_model", "item_model", None), ("popularity", "log_popularity", np.log1p),
+                                    ("category_pop", "category_pop", None)):
         values = getattr(signals, name)
         if values is None:
             continue

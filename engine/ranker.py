@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 
 from engine.config import ConfigError
 from engine.errors import DimensionMismatch, EngineError, InvalidEvent
-from engine.features import FEATURE_NAMES, N_FEATURES, default_scores
+from engine.features import COLUMN, FEATURE_NAMES, N_FEATURES, default_scores
 from engine.types import Matrix
 
 
@@ -40,6 +40,16 @@ class DefaultScorer:
 
     def score(self, features: Matrix) -> NDArray[np.float32]:
         return default_scores(features, self.covisit_weight, self.item_model_weight)
+
+    def linear_weights(self) -> dict[str, float]:
+        """The default score as weights of feature columns (the search-intent average
+        taken as a sum): where a learned linear ranker starts.
+
+        >>> DefaultScorer(1.5, 1.0).linear_weights()["covisit"]
+        1.5
+        """
+        return {"cos_blended": 1.0, "intent_x_cos_query": 1.0, "covisit": self.covisit_weight,
+                "item_model": self.item_model_weight}
 
 
 def is_holdout(example_id: str, share: float) -> bool:
@@ -111,6 +121,11 @@ class RankerConfig:
     click_weight: float = 1.0
     purchase_weight: float = 3.0
     seed: int = 0
+    # A linear ranker given start weights (the default scorer's) begins at start_scale
+    # times them: next-event positives are about 1 in 50 rows, so the bias starts near
+    # log(1/50) and the logits spread a few units over a candidate set.
+    start_scale: float = 5.0
+    start_bias: float = -4.0
 
     def __post_init__(self) -> None:
         for name in ("lr", "decay_steps", "clip_norm", "impression_weight", "click_weight"):
@@ -196,7 +211,12 @@ class OnlineRanker:
     worker loads them with :meth:`load_state_dict`. Not thread-safe.
     """
 
-    def __init__(self, config: RankerConfig = RankerConfig()) -> None:
+    def __init__(self, config: RankerConfig = RankerConfig(),
+                 start: Mapping[str, float] | None = None) -> None:
+        """``start``: weights per feature name a linear ranker starts from (scaled by
+        ``config.start_scale``, with the bias at ``config.start_bias``), e.g. the default
+        scorer's (:meth:`DefaultScorer.linear_weights`): it then ranks like the default
+        from its first step and learns from there, instead of from zero."""
         import torch  # heavy; only the ranker needs it
 
         self.config = config
@@ -215,6 +235,13 @@ class OnlineRanker:
             with torch.no_grad():  # convex: zeros start is fine and deterministic
                 for p in self.model.parameters():
                     p.zero_()
+                if start:
+                    unknown = sorted(set(start) - set(COLUMN))
+                    if unknown:
+                        raise ConfigError(f"start weights name unknown features {unknown}")
+                    for name, weight in start.items():
+                        self.model.weight[0, COLUMN[name]] = config.start_scale * weight
+                    self.model.bias[0] = config.start_bias
         self._optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr,
                                             weight_decay=config.weight_decay)
         self.step = 0

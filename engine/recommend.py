@@ -27,20 +27,16 @@ from engine.diversify import explore, mmr
 from engine.events import Interaction
 from engine.explain_sources import CovisitSource, RecentItem, SearchQuery, explain_items
 from engine.features import (
-    COLUMN,
-    CandidateSignals,
-    build_features,
-    merge_sources,
     search_intent,
-    user_context,
 )
 from engine.interests import InterestView, UserState, interest_at
-from engine.itemmodels import ItemItemModel, recency_weights
-from engine.ranker import DefaultScorer, Scorer
+from engine.itemmodels import ItemItemModel
+from engine.ranker import Scorer
 from engine.trending import Trending
 from engine.types import Matrix, Vector
 
-__all__ = ["Collaborative", "Page", "Recommended", "learn_collaborative", "recommend", "recommend_page",
+__all__ = ["Collaborative", "Page", "Recommended", "learn_categories", "learn_collaborative", "recommend",
+           "recommend_page",
            "search_intent"]
 
 
@@ -52,6 +48,8 @@ class Collaborative:
     covisit: Covisitation | None = None
     trending: Trending | None = None
     item_model: ItemItemModel | None = None
+    # Decayed popularity per category (a Trending whose "scenes" are item categories).
+    categories: Trending | None = None
 
 
 @dataclass(frozen=True)
@@ -78,13 +76,23 @@ class Page:
     features: NDArray[np.float32] | None = field(default=None, compare=False, repr=False)
 
 
-def _retrieve(catalog: Catalog, vectors: Sequence[Vector], fetch: int) -> list[str]:
-    """Union of the ANN neighbours of each vector, in first-seen order."""
-    found: dict[str, None] = {}
-    for vector in vectors:
-        ids, _ = catalog.index.query(vector, fetch)
-        found.update(dict.fromkeys(ids))
-    return list(found)
+def _top_allowed(ids: Sequence[str], scores: NDArray[np.floating], n: int,
+                 excluded: Collection[str]) -> list[str]:
+    """The ``n`` best-scored ``ids`` (score > 0) that are not ``excluded``, best first.
+
+    >>> _top_allowed(["a", "b", "c", "d"], np.array([0.5, 0.9, 0.0, 0.7]), 2, {"b"})
+    ['d', 'a']
+    """
+    if not len(ids):
+        return []
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    out: list[str] = []
+    for j in order.tolist():
+        if scores[j] <= 0 or len(out) == n:
+            break
+        if ids[j] not in excluded:
+            out.append(ids[j])
+    return out
 
 
 def _fresh(catalog: Catalog, now: float, config: RecommendConfig) -> list[str]:
@@ -106,7 +114,7 @@ def recommend(
     scorer: Scorer | None = None,
     shown: Mapping[str, float] | None = None,
     rng: np.random.Generator | None = None,
-    had: Collection[str] = (),
+    had: Sequence[str] = (),
 ) -> list[Recommended]:
     """The user's top ``k`` items, best first, each with a short human-readable reason:
     :func:`recommend_page` without the candidates."""
@@ -127,7 +135,7 @@ def recommend_page(
     scorer: Scorer | None = None,
     shown: Mapping[str, float] | None = None,
     rng: np.random.Generator | None = None,
-    had: Collection[str] = (),
+    had: Sequence[str] = (),
 ) -> Page:
     """The user's top ``k`` items, best first, each with a short human-readable reason.
 
@@ -137,92 +145,51 @@ def recommend_page(
     user lately (fatigue; items at ``config.max_shown`` are filtered out). Exploration
     needs ``rng``; without it the result is deterministic. Unavailable items are never
     recommended; items the user already had follow ``config.repeat_policy(scene)``:
-    ``never`` excludes ``had`` (the user's longer history, when the caller keeps one),
-    recent and purchased items, ``recent`` the recent (``exclude_recent``) and purchased
-    ones, ``allow`` none.
+    ``never`` excludes ``had`` (the user's longer history, oldest first, when the caller
+    keeps one), recent and purchased items, ``recent`` the recent (``exclude_recent``) and
+    purchased ones, ``allow`` none. The item-item model scores ``had`` when it is longer
+    than the recent items (as the EASE baseline scores the user's whole live history).
     """
-    k = min(k or config.k, config.max_k)
-    if not len(catalog):
-        return Page([])
-    shown = shown or {}
-    collab = collaborative or Collaborative()
-    policy = config.repeat_policy(scene)
-    excluded: set[str] = set()
-    if policy != "allow":
-        excluded.update(state.purchased)
-        if config.exclude_recent:
-            excluded.update(state.recent_items)
-    if policy == "never":
-        excluded.update(had)
-    excluded.update(i for i, n in shown.items() if n >= config.max_shown)
-    view = _view_or_last_items(state, catalog, now, scene, interest_config)
-    if view is None:
-        return Page(_cold_start(catalog, collab, scene, now, k, excluded))
-    fetch = k * config.overfetch + len(excluded)
-    ctx = replace(user_context(state, catalog, now, scene, interest_config, config, query_vector),
-                  view=view)
-    probes = [view.blended]
-    if view.short_strength > 0.05:
-        probes.append(view.short)
-    if ctx.query_intent > 0.05 and query_vector is not None:
-        probes.append(query_vector)
-    recent = list(reversed(state.recent_items))  # newest first
-    recency = [0.85 ** r for r in range(len(recent))]
-    covisit_ids: list[str] = []
-    covisit_matrix = np.zeros((len(recent), 0))
-    if collab.covisit is not None and recent:
-        covisit_ids, covisit_matrix = collab.covisit.contributions(recent, now, recency)
-    covisit_total = covisit_matrix.sum(axis=0)
-    model_scores: NDArray[np.float32] | None = None
-    model_top: list[str] = []
-    if collab.item_model is not None and state.recent_items:
-        model_scores = collab.item_model.scores(
-            state.recent_items, recency_weights(len(state.recent_items), config.item_model_decay))
-        best = np.argsort(-model_scores, kind="stable")[:fetch]
-        model_top = [collab.item_model.item_ids[j] for j in best.tolist() if model_scores[j] > 0]
-    by_source = {
-        "semantic": _retrieve(catalog, probes, fetch),
-        "covisit": [covisit_ids[j] for j in np.argsort(-covisit_total, kind="stable")[:fetch].tolist()],
-        "trending": (collab.trending.top(scene, config.trending_candidates, now, exclude=excluded)[0]
-                     if collab.trending is not None else []),
-        "fresh": _fresh(catalog, now, config),
-        "itemmodel": model_top,
-    }
-    merged, bits = merge_sources(by_source)
-    keep = [row for row, item_id in enumerate(merged)
-            if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available]
-    if not keep:
-        return Page([])
-    candidates = [merged[row] for row in keep]
-    infos = [catalog.get(i) for i in candidates]
-    vectors = catalog.index.vectors(candidates)
-    column = {item_id: j for j, item_id in enumerate(covisit_ids)}
-    covisit = np.array([covisit_total[column[c]] if c in column else 0.0 for c in candidates])
-    if covisit.max(initial=0.0) > 0:
-        covisit = covisit / covisit.max()  # relative to the best candidate: any traffic, one scale
-    signals = CandidateSignals(
-        covisit=covisit,
-        trending=(collab.trending.scores(candidates, scene, now) if collab.trending is not None
-                  else np.zeros(len(candidates))),
-        age_s=np.array([now - info.added_ts for info in infos if info is not None]),
-        fatigue=np.array([shown.get(c, 0.0) for c in candidates]),
-        sources=bits[keep],
-        categories=[info.categories for info in infos if info is not None],
-        item_model=_relative_model_scores(collab.item_model, model_scores, candidates),
-        popularity=(np.array([collab.covisit.mass(c, now) for c in candidates])
-                    if collab.covisit is not None else None),
-    )
-    features = build_features(ctx, vectors, signals)
-    relevance = (scorer or DefaultScorer(config.covisit_weight, config.item_model_weight)).score(features)
-    page, explored = _page(vectors, relevance, k, config, signals.categories, rng)
-    reasons = _reasons(state, catalog, vectors[page], now, query_vector, scene,
-                       [_covisit_source(state, catalog, recent, covisit_ids, covisit_matrix, column,
-                                        candidates[i], float(covisit[i])) for i in page.tolist()],
-                       features[page, COLUMN["src_trending"]] > 0)
-    items = [Recommended(candidates[i], round(float(relevance[i]), 4), reason, bool(was_explored),
-                         features[i])
-             for i, reason, was_explored in zip(page.tolist(), reasons, explored.tolist())]
-    return Page(items, tuple(candidates), features)
+    # One ranking path: a page alone is a batch of one (engine.batch holds the steps).
+    from engine.batch import PageRequest, recommend_batch
+
+    request = PageRequest(state, scene, query_vector, shown or {}, scorer, tuple(had))
+    return recommend_batch([request], catalog, now, interest_config, config, k, collaborative, rng)[0]
+
+
+def _top_categories(recent_categories: Sequence[Sequence[str]], n: int,
+                    known: Trending | None) -> dict[str, float]:
+    """The user's ``n`` top categories (that ``known`` counts) and each one's share of
+    their recent items, largest first (ties by name).
+
+    >>> t = Trending(); t.record("x", "tea", 1.0, 0.0); t.record("y", "mugs", 1.0, 0.0)
+    >>> _top_categories([("tea",), ("tea", "mugs"), ("shoes",)], 2, t)
+    {'tea': 0.6667, 'mugs': 0.3333}
+    """
+    if known is None or n == 0 or not recent_categories:
+        return {}
+    counts: dict[str, int] = {}
+    for cats in recent_categories:
+        for c in set(cats):
+            counts[c] = counts.get(c, 0) + 1
+    have = set(known.scenes)
+    ranked = sorted((c for c in counts if c in have), key=lambda c: (-counts[c], c))[:n]
+    return {c: round(counts[c] / len(recent_categories), 4) for c in ranked}
+
+
+def _category_popularity(categories: Trending | None, user_categories: Mapping[str, float],
+                         candidates: Sequence[str], now: float) -> NDArray[np.float32] | None:
+    """Per candidate: the largest ``share * popularity / best popularity`` over the user's
+    top categories (0 for a candidate in none of them)."""
+    if categories is None or not user_categories:
+        return None
+    out = np.zeros(len(candidates), dtype=np.float32)
+    for c, share in user_categories.items():
+        scores = categories.scores(candidates, c, now)
+        best = categories.top(c, 1, now, fill_global=False)[1]
+        if len(best) and best[0] > 0:
+            out = np.maximum(out, share * scores / best[0])
+    return out
 
 
 def _relative_model_scores(model: ItemItemModel | None, scores: NDArray[np.float32] | None,
@@ -296,6 +263,16 @@ def _reasons(state: UserState, catalog: Catalog, vectors: Matrix, now: float,
     query = (SearchQuery(state.last_query, query_vector, now - state.last_query_ts)
              if query_vector is not None and state.last_query else None)
     return [e.text for e in explain_items(vectors, recent, query, covisit, scene, from_trending)]
+
+
+def learn_categories(collab: Collaborative, categories: Sequence[str], event: Interaction,
+                     interest_config: InterestConfig) -> None:
+    """Count an interaction with an item of ``categories`` in each category's popularity."""
+    if collab.categories is None or event.item_id is None:
+        return
+    weight = interest_config.weight_of(event.kind)
+    for c in categories:
+        collab.categories.record(event.item_id, c, weight, event.ts)
 
 
 def learn_collaborative(collab: Collaborative, state: UserState | None, event: Interaction,

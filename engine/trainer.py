@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from engine.config import ConfigError
 from engine.feedback import Example
-from engine.ranker import OnlineRanker, RankerConfig, RankerMetrics, Scorer
+from engine.ranker import DefaultScorer, OnlineRanker, RankerConfig, RankerMetrics, Scorer
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,10 @@ class Trainer:
             raise ConfigError(f"publish_interval_s must be >= 0, got {publish_interval_s!r}")
         self.config = config
         self.publish_interval_s = publish_interval_s
-        self.ranker = OnlineRanker(config)
+        # A linear ranker starts as the default scorer (when that is the hand-set one), so
+        # its first versions rank like the default and learning only has to improve on it.
+        start = default.linear_weights() if isinstance(default, DefaultScorer) and not config.hidden else None
+        self.ranker = OnlineRanker(config, start)
         self._in_service: OnlineRanker | None = None
         self._in_service_state: bytes | None = None
         self._newest_version = 0

@@ -171,16 +171,23 @@ class DecayedCounter:
         if k < 0:
             raise InvalidEvent(f"k must be >= 0, got {k!r}")
         skip = set(exclude)
-        keys = [key for key in self._values if key not in skip]
-        if not keys or k == 0:
+        if not self._values or k == 0:
             return [], np.zeros(0, dtype=np.float32)
-        values = np.fromiter((self._values[key] for key in keys), dtype=np.float64, count=len(keys))
-        if k < len(keys):
-            part = np.argpartition(-values, k - 1)[:k]
-            # argpartition does not order ties; widen to every key tied with the k-th.
+        # Vectorised over every key (no Python loop per key: this runs on every request);
+        # the excluded keys are dropped among the strongest ``k + len(skip)`` only.
+        keys = list(self._values)
+        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(keys))
+        wanted = k + len(skip)
+        if wanted < len(keys):
+            part = np.argpartition(-values, wanted - 1)[:wanted]
+            # argpartition does not order ties; widen to every key tied with the last one.
             part = np.nonzero(values >= values[part].min())[0]
         else:
             part = np.arange(len(keys))
+        if skip:
+            part = np.array([i for i in part.tolist() if keys[i] not in skip], dtype=np.intp)
+            if not len(part):
+                return [], np.zeros(0, dtype=np.float32)
         names = np.array([keys[i] for i in part.tolist()], dtype=object)
         order = np.lexsort((names, -values[part]))[:k]
         chosen = part[order]

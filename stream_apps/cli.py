@@ -238,8 +238,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "MovieLens (ratings.csv, movies.csv, tags.csv: rating >= 4 is a click, a tag is a "
                    "search for the tag on that movie, item text is title + genres); or Online Retail "
                    "(online_retail.csv[.gz]: invoice lines of known customers are purchases, "
-                   "cancellations and non-product codes are dropped, item text is the description)")
-    p.add_argument("--format", choices=("generic", "movielens", "online-retail"), default=None,
+                   "cancellations and non-product codes are dropped, item text is the description); "
+                   "or synthetic[:users=600,events=40000,rate=20,seed=11] (simulated users with hidden "
+                   "tastes over the built-in catalogue: a stream with a known answer)")
+    p.add_argument("--format", choices=("generic", "movielens", "online-retail", "synthetic"), default=None,
                    help="dataset format (default: detected from the files)")
     p.add_argument("--k", type=int, default=10, help="list length scored (default 10)")
     p.add_argument("--warmup", type=float, default=0.1,

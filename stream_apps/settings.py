@@ -25,6 +25,7 @@ from engine.feedback import FeedbackConfig
 from engine.itemmodels import InteractionLog, ItemModelConfig, ItemModelRefits, RefitSchedule
 from engine.ranker import RankerConfig
 from engine.reasons import LANGUAGES as REASON_LANGUAGES
+from engine.trending import TrendingConfig
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 """Where ``streamrec broker`` listens by default, and so where everything looks first."""
@@ -125,6 +126,9 @@ class Settings:
     # (engine.item_signals: increments -> per-item table -> item-signals read by all). false:
     # each worker learns from its own events only, in memory (the behaviour before).
     shared_signals: bool = True
+    # Popularity per item category (a candidate source and the category_pop feature).
+    category_half_life_s: float = 30 * 86400.0
+    category_candidates: int = 20  # per category, from the user's top category_sources categories
 
     def __post_init__(self) -> None:
         if not self.bootstrap_servers.strip():
@@ -162,6 +166,7 @@ class Settings:
         self.ranker_config()
         self.feedback_config()
         self.covisit_config()
+        self.category_trending_config()
         self.item_model_config()
         self.refit_schedule()
 
@@ -196,7 +201,11 @@ class Settings:
             max_per_category=self.max_per_category or None, explore_share=self.explore_share,
             max_shown=self.max_shown, item_model_weight=self.item_model_weight,
             item_model_decay=self.item_model_decay, repeats=self.repeats,
+            category_candidates=self.category_candidates,
         )
+
+    def category_trending_config(self) -> TrendingConfig:
+        return TrendingConfig(half_life_s=self.category_half_life_s, max_items_per_scene=500, max_scenes=1000)
 
     def item_model_config(self) -> ItemModelConfig:
         return ItemModelConfig("ease", l2=self.item_model_l2, max_items=self.item_model_max_items)

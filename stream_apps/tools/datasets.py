@@ -7,6 +7,8 @@ This is the I/O edge of ``streamrec evaluate``: files in, engine dataclasses out
 - MovieLens (``ratings.csv``, ``movies.csv``, optional ``tags.csv``): a rating >= 4
   is a click; a tag is a search whose query is the tag, carrying the tagged movie as
   its item; item text is the title plus genres.
+- synthetic (``synthetic`` or ``synthetic:users=600,events=40000,seed=11``): users with
+  hidden tastes over the built-in catalogue (:mod:`stream_apps.tools.synthetic`).
 - Online Retail (``online_retail.csv[.gz]``): each invoice line of a known customer is
   a purchase (lines of one invoice for the same product are merged); cancellations
   (``C`` invoices), non-positive quantities and non-product stock codes (postage,
@@ -32,7 +34,7 @@ import orjson
 from engine.errors import InvalidEvent
 from engine.events import Interaction, ItemUpsert, parse_event, parse_item
 
-FORMATS = ("generic", "movielens", "online-retail")
+FORMATS = ("generic", "movielens", "online-retail", "synthetic")
 MOVIELENS_POSITIVE = 4.0
 _RETAIL_PRODUCT = re.compile(r"^\d{5}[A-Za-z]{0,2}$")
 
@@ -60,7 +62,11 @@ def _retail_file(path: Path) -> Path | None:
 
 
 def detect_format(path: Path) -> str:
-    """Which reader fits ``path`` (a folder, or the Online Retail file itself)."""
+    """Which reader fits ``path`` (a folder, the Online Retail file itself, or a synthetic spec)."""
+    from stream_apps.tools.synthetic import is_synthetic
+
+    if is_synthetic(str(path)):
+        return "synthetic"
     if not path.exists():
         raise DatasetError(f"dataset not found: {path}")
     if path.is_dir() and (path / "events.jsonl").is_file() and (path / "items.jsonl").is_file():
@@ -83,6 +89,8 @@ def load_dataset(path: Path, fmt: str | None = None) -> Dataset:
         return read_movielens(path)
     if fmt == "online-retail":
         return read_online_retail(path)
+    if fmt == "synthetic":
+        return read_synthetic(str(path))
     raise DatasetError(f"unknown dataset format {fmt!r}; expected one of {', '.join(FORMATS)}")
 
 
@@ -127,6 +135,18 @@ def read_generic(path: Path) -> Dataset:
         else:
             skipped["impression (not replayed)"] += 1
     return Dataset(path.name, "generic", list(items.values()), _sorted(events), dict(skipped))
+
+
+def read_synthetic(spec: str) -> Dataset:
+    """A stream of simulated users with hidden tastes (:mod:`stream_apps.tools.synthetic`)."""
+    from stream_apps.tools.synthetic import SyntheticSpec, synthetic_stream
+
+    try:
+        parsed = SyntheticSpec.parse(spec)
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    items, events = synthetic_stream(parsed)
+    return Dataset(parsed.name, "synthetic", items, _sorted(events))
 
 
 def read_movielens(path: Path) -> Dataset:

@@ -197,7 +197,11 @@ def build_recommenders(dataset: Dataset, encoder: TextEncoder, settings: Setting
                                replace(settings.recommend_config(), k=options.k, max_k=max(100, options.k)),
                                query_vectors, refits=refits,
                                ranker=settings.ranker_config() if learned and settings.next_event_labels else None,
-                               name=name, covisit=settings.covisit_config())
+                               # The worker checks every ranker_publish_interval_s of its clock;
+                               # the replay's clock is event time.
+                               publish_interval_s=settings.ranker_publish_interval_s,
+                               name=name, covisit=settings.covisit_config(),
+                               categories=settings.category_trending_config())
 
     schedule = RefitSchedule.parse(options.refit_every)
     chosen = tuning.chosen if tuning is not None else DEFAULT_PARAMS

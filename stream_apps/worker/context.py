@@ -18,8 +18,9 @@ from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
 from engine.covisit import Covisitation
 from engine.encoder import make_encoder
-from engine.feedback import FeedbackJoin
+from engine.feedback import Example, FeedbackJoin, NextEventJoin
 from engine.index import HnswIndex
+from engine.itemmodels import ItemModelRefits
 from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
 from engine.recommend import Collaborative, Page
 from engine.step import StepConfig
@@ -63,6 +64,15 @@ class WorkerContext:
     models_loaded: asyncio.Event | None = None
     model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
     feedback: FeedbackJoin = field(init=False)
+    # As evaluate's replay: the item model's log and schedule (refit by
+    # stream_apps.worker.learning), each user's last candidate set waiting for a next-event
+    # label, the labelled sets not yet sent to the trainer, and the trainer's state when
+    # this worker owns it (for /metrics and /api/stats).
+    refits: ItemModelRefits = field(init=False)
+    next_event: NextEventJoin = field(init=False)
+    next_event_examples: list[Example] = field(default_factory=list)
+    last_event_ts: float = 0.0
+    trainer: Any = None
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
     # Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
     # the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
@@ -78,8 +88,10 @@ class WorkerContext:
     ranking_rng: np.random.Generator = field(default_factory=np.random.default_rng)
 
     def __post_init__(self) -> None:
-        self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending())
-        self.default_scorer = DefaultScorer(self.settings.recommend_config().covisit_weight)
+        self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending(),
+                                           categories=Trending(self.settings.category_trending_config()))
+        recommend_config = self.settings.recommend_config()
+        self.default_scorer = DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight)
         self.scorer = self.default_scorer
         self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
         self.interest_config = self.settings.interest_config()
@@ -88,6 +100,8 @@ class WorkerContext:
         feedback = self.settings.feedback_config()
         self.step_config = StepConfig(self.interest_config, feedback.shown_half_life_s,
                                       feedback.max_items_per_user)
+        self.refits = self.settings.item_model_refits()
+        self.next_event = NextEventJoin(self.settings.ranker_config(), max_users=self.settings.next_event_users)
 
     async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
         """:func:`engine.batch.recommend_batch` in the ranking thread, under the index lock."""

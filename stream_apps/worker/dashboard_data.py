@@ -235,8 +235,15 @@ def build_stats(app: Any, ctx: WorkerContext, user_state: Any, now: float | None
 
 def model_in_service(ctx: WorkerContext) -> dict[str, Any]:
     """The ranking model this worker serves, the control group, and pages awaiting feedback."""
+    from stream_apps.worker.agents.training import trainer_status
+
+    model = ctx.collaborative.item_model
     return {"version": ctx.scorer.version, "control_share": ctx.settings.control_share,
-            "pending_pages": len(ctx.feedback), "unseen_pages_dropped": ctx.feedback.dropped_unseen}
+            "pending_pages": len(ctx.feedback), "unseen_pages_dropped": ctx.feedback.dropped_unseen,
+            "next_event": {"waiting_sets": len(ctx.next_event), "labelled": ctx.next_event.positives,
+                           "outside_candidates": ctx.next_event.misses},
+            "item_model": {"items": len(model) if model is not None else 0, "refits": ctx.refits.refits},
+            "trainer": trainer_status(ctx)}
 
 
 def user_summary(ctx: WorkerContext, user_id: str, raw_state: bytes | None, now: float) -> dict[str, Any]:

@@ -83,8 +83,34 @@ class WorkerMetrics:
             "streamrec_models_published_total", "Model versions this worker's trainer published",
             registry=r)
         self.model_holdout_auc = Gauge(
-            "streamrec_model_holdout_auc", "Holdout AUC of the trainer's last published version, and "
-            "of the default scorer on the same examples", ["model"], registry=r)
+            "streamrec_model_holdout_auc", "Holdout AUC at the trainer's last check: of the candidate "
+            "version (model=candidate), of the default scorer on the same rows (model=default), and of "
+            "the last published version (model=published)", ["model"], registry=r)
+        self.training_examples = Counter(
+            "streamrec_training_examples_total", "Labelled sets sent to the trainer, by source: served "
+            "pages with feedback, or next-event labels of candidate sets", ["source"], registry=r)
+        self.trainer_rows = Counter(
+            "streamrec_trainer_rows_received_total", "Rows the trainer (on the worker that owns it) "
+            "received", registry=r)
+        self.trainer_holdout = Gauge(
+            "streamrec_trainer_holdout_rows", "Rows held back to check versions before publishing", registry=r)
+        self.trainer_last_check = Gauge(
+            "streamrec_trainer_last_check", "1 for why the trainer's last check did (not) publish "
+            "(the full reason is in /api/stats)", ["reason"], registry=r)
+        self.item_model_refits = Counter(
+            "streamrec_item_model_refits_total", "Refits of the item-item model (EASE)", registry=r)
+        self.item_model_items = Gauge(
+            "streamrec_item_model_items", "Items the item-item model in service covers", registry=r)
+        self._trainer_reason: str | None = None
+
+    def set_trainer_reason(self, reason: str) -> None:
+        """The last check's reason as the one label at 1 (the previous one is removed)."""
+        if reason == self._trainer_reason:
+            return
+        if self._trainer_reason is not None:
+            self.trainer_last_check.remove(self._trainer_reason)
+        self.trainer_last_check.labels(reason=reason).set(1)
+        self._trainer_reason = reason
 
     def record_latency(self, seconds: float, now: float | None = None) -> None:
         self.latency.observe(seconds)

@@ -23,6 +23,7 @@ from engine.reasons import localize_reason
 from engine.recommend import Recommended
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.fatigue import shown_counts
+from stream_apps.worker.learning import remember_candidates
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,11 @@ async def serve_pages(ctx: WorkerContext, asks: list[PageAsk], k: int | None = N
             shown = shown_counts(ctx, ask.state, now)  # fatigue lives in the user state
             state = ask.state or UserState.new(dim)
             query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
-            requests.append(PageRequest(state, ask.scene, query_vector, shown, scorer))
+            requests.append(PageRequest(state, ask.scene, query_vector, shown, scorer,
+                                        had=ctx.refits.had(ask.user_id)))
         ranked = await ctx.rank(requests, now, k)
+        for ask, scorer, page in zip(asks, scorers, ranked):
+            remember_candidates(ctx, ask.user_id, page, scorer.version)  # for its next-event label
         pages = [p.items for p in ranked]
         if ctx.settings.reason_language != "en":
             language = ctx.settings.reason_language

@@ -21,7 +21,7 @@ import pytest
 from engine.ranker import is_holdout
 from stream_apps.kafka.broker import EmbeddedBroker, free_port
 from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
-from stream_apps.tools.simulate import TrafficSimulator
+from stream_apps.tools.simulate import SimConfig, TrafficSimulator
 from tests.integration.harness import Stack, TopicCollector
 from tests.integration.web_stack import small_catalogue
 
@@ -51,12 +51,13 @@ class ClosedLoop(threading.Thread):
     """Streams organic traffic and answers every recommendation like the simulated user
     would; records each page's model version and whether it was clicked."""
 
-    def __init__(self, stack: Stack, items: list[dict[str, Any]]) -> None:
+    def __init__(self, stack: Stack, items: list[dict[str, Any]], n_users: int = 600,
+                 config: SimConfig | None = None) -> None:
         super().__init__(daemon=True)
         self.stack = stack
         # Enough users and items that nobody sees the whole catalogue within the test: with
         # a few hundred items every user soon tires of everything, and nothing can win.
-        self.sim = TrafficSimulator(items, n_users=600, seed=11)
+        self.sim = TrafficSimulator(items, n_users=n_users, seed=11, config=config)
         self.recs = TopicCollector(stack.settings, stack.names.recommendations)
         self.pages: dict[str, tuple[float, int, str]] = {}  # rec_id -> (received, version, user)
         self.clicked: set[str] = set()
@@ -104,19 +105,30 @@ class ClosedLoop(threading.Thread):
                 out[arm][1] += rec_id in self.clicked
         return {arm: (n, c) for arm, (n, c) in out.items()}
 
+    def first_answer(self) -> float | None:
+        """When the first recommendation was received and answered (the first feedback)."""
+        with self._lock:
+            return min((received for received, _, _ in self.pages.values()), default=None)
+
     def versions_since(self, since: float) -> list[tuple[str, int]]:
         with self._lock:
             return [(user, version) for received, version, user in self.pages.values() if received >= since]
 
     def stop(self) -> None:
         self._halt.set()
-        self.join(timeout=10)
-        self.recs.stop()
+        if self.ident is not None:  # started: a setup failure must not hide behind this one
+            self.join(timeout=10)
+            self.recs.stop()
+
+
+def get(web_port: int, path: str) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}{path}", timeout=5) as response:
+        body: bytes = response.read()
+    return body
 
 
 def model_version_of(web_port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = get(web_port, "/metrics").decode()
     match = re.search(r"^streamrec_model_version ([0-9.e+]+)$", text, re.MULTILINE)
     assert match, "streamrec_model_version missing from /metrics"
     return int(float(match.group(1)))
@@ -182,4 +194,46 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             models.stop()
             if second is not None:
                 stop_process(second)
+            stack.close()
+
+
+def test_sixty_users_get_a_first_version_within_two_minutes_of_the_first_feedback(tmp_path: Path) -> None:
+    """The issue's criterion, with the default learning settings (only a small control
+    group): 60 simulated users click items of their hidden favourite categories and ignore
+    items shown to them before; the trainer's progress is visible on /metrics and
+    /api/stats, and a first version is published within 2 minutes of the first feedback."""
+    items = small_catalogue(per_category=80, categories=15)
+    with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
+        stack = Stack(broker.bootstrap_servers, tmp_path)
+        models = TopicCollector(stack.settings, stack.names.model_updates)
+        models.start()
+        loop = ClosedLoop(stack, items, n_users=60, config=SimConfig(feedback_fatigue=0.0))
+        try:
+            stack.load_items(items)
+            stack.start_worker(env={"STREAMREC_CONTROL_SHARE": "0.05"})
+            stack.wait_index_size(len(items), timeout=300)  # encoding 1,200 items on a busy machine
+            loop.start()
+            first = models.wait_for(lambda m: isinstance(m, dict) and m["version"] >= 1, timeout=240)
+            published = time.monotonic()
+            first_feedback = loop.first_answer()
+            assert first_feedback is not None
+            print(f"\nversion {first['version']} published {published - first_feedback:.0f} s after the "
+                  f"first feedback, on {first['examples']} rows: holdout {first['metrics']}")
+            assert published - first_feedback <= 120.0
+            assert first["metrics"]["auc"] >= first["metrics"]["default_auc"]
+            trainer = orjson.loads(get(stack.web_port, "/api/stats"))["model"]["trainer"]
+            print(f"/api/stats trainer: {trainer}")
+            assert trainer["rows_received"] >= first["examples"] > 0
+            assert trainer["holdout_rows"] >= 200  # the default ranker_min_holdout
+            assert trainer["candidate_holdout_auc"] is not None and trainer["default_holdout_auc"] is not None
+            assert trainer["version"] >= 1 and trainer["last_check"]
+            metrics = get(stack.web_port, "/metrics").decode()
+            for line in ("streamrec_trainer_rows_received_total ", "streamrec_trainer_holdout_rows ",
+                         'streamrec_model_holdout_auc{model="candidate"}',
+                         'streamrec_model_holdout_auc{model="default"}', "streamrec_trainer_last_check{reason=",
+                         'streamrec_training_examples_total{source="next_event"}'):
+                assert line in metrics, line
+        finally:
+            loop.stop()
+            models.stop()
             stack.close()

@@ -335,3 +335,19 @@ def test_bad_config_is_rejected() -> None:
                    {"purchase_weight": 0.5}, {"hidden": -1}):
         with pytest.raises(ConfigError):
             RankerConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_linear_ranker_started_at_the_default_ranks_like_it_before_any_step() -> None:
+    from engine.trainer import Trainer
+
+    rng = np.random.default_rng(3)
+    x = np.zeros((200, N_FEATURES), np.float32)
+    for name in ("cos_blended", "covisit", "item_model"):
+        x[:, COLUMN[name]] = rng.random(200)
+    default = DefaultScorer(covisit_weight=1.5, item_model_weight=1.0)
+    started = Trainer(RankerConfig(), publish_interval_s=0.0, default=default).ranker
+    np.testing.assert_array_equal(np.argsort(-started.score(x)), np.argsort(-default.score(x)))
+    # From zero (no start weights) every row ties: the start is what makes it rank.
+    assert np.unique(OnlineRanker(RankerConfig()).score(x)).size == 1
+    with pytest.raises(ConfigError):
+        OnlineRanker(RankerConfig(), start={"no_such_feature": 1.0})

@@ -4,6 +4,7 @@ search intent, scenes, order independence."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,9 +13,11 @@ from engine.catalog import Catalog
 from engine.config import IndexConfig, InterestConfig, RecommendConfig
 from engine.encoder import HashingEncoder
 from engine.events import Interaction, ItemUpsert
+from engine.features import COLUMN
 from engine.index import HnswIndex
 from engine.interests import UserState, apply_interaction
-from engine.recommend import Recommended, recommend
+from engine.recommend import Collaborative, Recommended, learn_categories, recommend, recommend_page
+from engine.trending import Trending, TrendingConfig
 
 ENC = HashingEncoder(dim=256)
 ICFG = InterestConfig()
@@ -272,3 +275,27 @@ def test_mmr_spreads_a_page_over_categories_and_exploration_is_seeded(catalog: C
     assert len(explored) == 2 and not runs[0][0].explored  # the top slot is protected
     no_rng = recommend(state, catalog, T0 + 60, None, ICFG, config)
     assert not any(r.explored for r in no_rng)
+
+
+def test_popular_items_of_the_users_categories_are_candidates_with_their_popularity(catalog: Catalog) -> None:
+    categories = Trending(TrendingConfig(half_life_s=86400.0))
+    collab = Collaborative(categories=categories)
+    # Others bought decaf pods (coffee) three times and the tea sampler once.
+    for n, item in enumerate(["coffee-5", "coffee-5", "coffee-5", "tea-2", "coffee-3"]):
+        info = catalog.get(item)
+        assert info is not None
+        learn_categories(collab, info.categories, Interaction("click", f"o{n}", ts=T0, item_id=item), ICFG)
+    page = recommend_page(coffee_fan(catalog), catalog, T0 + 60, None, ICFG, replace(RCFG, k=10),
+                          collaborative=collab)
+    rows = {item: page.features[i] for i, item in enumerate(page.candidates)} if page.features is not None else {}
+    assert rows["coffee-5"][COLUMN["src_category"]] == 1.0
+    # The user's only category is coffee (share 1): decaf pods are its best, 1.0; coffee-3 a third.
+    assert rows["coffee-5"][COLUMN["category_pop"]] == pytest.approx(1.0)
+    assert rows["coffee-3"][COLUMN["category_pop"]] == pytest.approx(1 / 3, abs=1e-4)
+    assert all(rows[i][COLUMN["category_pop"]] == 0.0 for i in rows if not i.startswith("coffee"))
+    # Switched off, the source proposes nothing.
+    off = recommend_page(coffee_fan(catalog), catalog, T0 + 60, None, ICFG,
+                         replace(RCFG, k=10, category_candidates=0), collaborative=collab)
+    if off.features is not None:
+        assert not off.features[:, COLUMN["src_category"]].any()
+

@@ -27,6 +27,7 @@ from stream_apps.codecs import dumps, loads
 from stream_apps.kafka.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
+from stream_apps.worker.learning import note_action
 from stream_apps.worker.serving import PageAsk, serve_pages
 from stream_apps.worker.signals import learn_signals
 
@@ -178,6 +179,7 @@ async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_top
             ctx.feedback.action(*effects.feedback, now)
         if effects.learn:  # against the state before the event: its recent items co-occur
             learn_signals(ctx, state, parsed, ctx.interest_config, event.message)
+            note_action(ctx, parsed)  # the item model's log, categories, next-event labels
     if new_state is not None:
         batch.put(parsed.user_id, new_state, event)
     if effects.serve and new_state is not None:

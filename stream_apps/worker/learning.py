@@ -1,0 +1,74 @@
+"""What the worker learns from actions besides the user state, as evaluate's replay does
+(:class:`engine.baselines.StreamrecReplay`): the item-item model (EASE) refit in the
+background on its schedule, and next-event labels (an action on an item of the user's
+last candidate set) for the ranker's trainer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any
+
+from engine.events import Interaction
+from engine.itemmodels import fit_item_model
+from engine.recommend import Page, learn_categories
+from stream_apps.worker.context import WorkerContext
+
+log = logging.getLogger(__name__)
+
+
+def note_action(ctx: WorkerContext, parsed: Interaction) -> None:
+    """A click or purchase of a known item: into the item model's log, and a next-event
+    label when the item was among the user's last candidate set."""
+    if parsed.item_id is None:
+        return
+    ctx.refits.record(parsed.user_id, parsed.item_id, parsed.ts)
+    info = ctx.catalog.get(parsed.item_id) if ctx.catalog is not None else None
+    if info is not None:
+        learn_categories(ctx.collaborative, info.categories, parsed, ctx.settings.interest_config())
+    ctx.last_event_ts = max(ctx.last_event_ts, parsed.ts)
+    if not ctx.settings.next_event_labels:
+        return
+    kind = "purchase" if parsed.kind == "purchase" else "click"  # a search that led to the item: a click
+    example = ctx.next_event.action(parsed.user_id, parsed.item_id, kind,
+                                    example_id=parsed.event_id or f"{parsed.user_id}@{parsed.ts}")
+    if example is not None:
+        ctx.next_event_examples.append(example)
+        del ctx.next_event_examples[:-1000]  # bounded: the timer drains it every second
+
+
+def remember_candidates(ctx: WorkerContext, user_id: str, page: Page, model_version: int) -> None:
+    """The page's candidate set waits for the user's next action (its label)."""
+    if ctx.settings.next_event_labels and page.features is not None and page.candidates:
+        ctx.next_event.served(user_id, page.candidates, page.features, len(page.items), model_version)
+
+
+def register_item_model_refits(app: Any, ctx: WorkerContext) -> Any:
+    """Check the refit schedule every second; fit in a thread of its own (a fit of 5,000
+    items takes seconds) and swap the model in when it is done."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="item-model")
+    running: list[bool] = [False]
+
+    @app.timer(interval=1.0)
+    async def refit_item_model() -> None:
+        if running[0] or not ctx.refits.due(ctx.last_event_ts):
+            return
+        histories = ctx.refits.snapshot(ctx.last_event_ts)
+        running[0] = True
+        started = time.monotonic()
+        try:
+            model = await asyncio.get_running_loop().run_in_executor(
+                executor, fit_item_model, histories, ctx.refits.config)
+        finally:
+            running[0] = False
+        if model is not None:
+            ctx.collaborative = replace(ctx.collaborative, item_model=model)
+            ctx.metrics.item_model_items.set(len(model))
+        ctx.metrics.item_model_refits.inc()
+        log.info("item model refit on %d users: %d items in %.1fs", len(histories),
+                 len(model) if model is not None else 0, time.monotonic() - started)
+
+    return refit_item_model
