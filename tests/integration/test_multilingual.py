@@ -54,8 +54,13 @@ def _top(catalogue: dict[str, dict[str, Any]], rec: dict[str, Any], n: int = 5) 
 
 def _search_after_clicks(stack: Stack, clicked: list[str], query: str) -> dict[str, Any]:
     uid = f"u-{uuid.uuid4().hex[:8]}"
+    last = None
     for item_id in clicked:
-        stack.send_event("click", uid, item_id=item_id, scene="home")
+        last = stack.send_event("click", uid, item_id=item_id, scene="home")
+    if last is not None:
+        # Topics are not ordered against each other: without this the search can be taken
+        # before the clicks, and one coalesced page then answers them all in scene "home".
+        stack.recommendation_for(last)
     return stack.recommendation_for(stack.send_event("search", uid, query=query, scene="search"))
 
 
