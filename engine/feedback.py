@@ -109,6 +109,7 @@ class FeedbackJoin:
         self._pages: OrderedDict[str, _Page] = OrderedDict()
         self.dropped_unseen = 0  # pages that closed without any feedback
         self.dropped_full = 0  # pages pushed out by max_pages before their window closed
+        self.impressions = 0  # impressions received (naming a page of this worker or not)
 
     def __len__(self) -> int:
         return len(self._pages)
@@ -126,6 +127,7 @@ class FeedbackJoin:
 
     def impression(self, rec_id: str, item_ids: Sequence[str], now: float) -> bool:
         """The page (or part of it) was shown. False for an unknown or closed page."""
+        self.impressions += 1  # the deployment reports what it shows (see NextEventJoin)
         page = self._pages.get(rec_id)
         if page is None:
             return False

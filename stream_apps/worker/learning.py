@@ -30,7 +30,10 @@ def note_action(ctx: WorkerContext, parsed: Interaction) -> None:
     if info is not None:
         learn_categories(ctx.collaborative, info.categories, parsed, ctx.settings.interest_config())
     ctx.last_event_ts = max(ctx.last_event_ts, parsed.ts)
-    if not ctx.settings.next_event_labels:
+    # Next-event labels are for deployments without impressions: once impressions arrive,
+    # the pages' own feedback is the label (mixing both cost the closed-loop test its lift:
+    # -20 % click-through against the control group instead of +52 %).
+    if not ctx.settings.next_event_labels or ctx.feedback.impressions > 0:
         return
     kind = "purchase" if parsed.kind == "purchase" else "click"  # a search that led to the item: a click
     example = ctx.next_event.action(parsed.user_id, parsed.item_id, kind,

@@ -231,7 +231,7 @@ def test_sixty_users_get_a_first_version_within_two_minutes_of_the_first_feedbac
             for line in ("streamrec_trainer_rows_received_total ", "streamrec_trainer_holdout_rows ",
                          'streamrec_model_holdout_auc{model="candidate"}',
                          'streamrec_model_holdout_auc{model="default"}', "streamrec_trainer_last_check{reason=",
-                         'streamrec_training_examples_total{source="next_event"}'):
+                         'streamrec_training_examples_total{source="feedback"}'):
                 assert line in metrics, line
         finally:
             loop.stop()
