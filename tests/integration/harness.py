@@ -77,7 +77,7 @@ class TopicCollector(threading.Thread):
             return [v for t, _, v in self.messages if topic is None or t == topic]
 
     def wait_for(self, predicate: Callable[[Any], bool], topic: str | None = None,
-                 timeout: float = 30.0) -> Any:
+                 timeout: float = 60.0) -> Any:
         """The first message of ``topic`` (any topic when None) that ``predicate`` accepts."""
         def first_match() -> tuple[Any] | None:
             matches = [v for v in self.snapshot(topic) if predicate(v)]
@@ -144,7 +144,7 @@ class Stack:
         self.producer.send(topic, key=key, value=value)
         self.producer.flush()
 
-    def recommendation_for(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    def recommendation_for(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The recommendation the event ``event_id`` triggered (alone, or with the user's
         other events of one micro-batch: ``trigger.event_ids`` lists them all)."""
         result: dict[str, Any] = self.recs.wait_for(
