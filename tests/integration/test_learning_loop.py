@@ -186,9 +186,9 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             def pages_after_join() -> list[tuple[str, int]]:
                 after = loop.versions_since(settled)
                 both_arms = {in_control(user) for user, _ in after} == {True, False}
-                return after if len(after) >= 50 and both_arms else []
+                return after if len(after) >= 150 and both_arms else []  # about the old 10 s at RATE
 
-            after_join = wait_until(pages_after_join, 120, "50 pages of both arms after the rebalance")
+            after_join = wait_until(pages_after_join, 120, "150 pages of both arms after the rebalance")
             learned = [v for user, v in after_join if not in_control(user)]
             assert learned and min(learned) >= 1, after_join[:20]  # whichever worker served them
             assert all(v == 0 for user, v in after_join if in_control(user))
