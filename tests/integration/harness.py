@@ -157,7 +157,8 @@ class Stack:
         _, body = get_json(f"http://127.0.0.1:{self.web_port}/health")
         return int(body.get("index_items", 0)) if isinstance(body, dict) else 0
 
-    def wait_index_size(self, expected: int, timeout: float = 120.0, exact: bool = False) -> None:
+    def wait_index_size(self, expected: int, timeout: float = 300.0, exact: bool = False) -> None:
+        # 300 s: at a load average of 10 on two cores a worker encoded 1,091 of 1,200 items in 120 s.
         def reached() -> bool:
             size = self.index_size()
             return size == expected or (size > expected and not exact)
