@@ -58,6 +58,23 @@ class CovisitConfig:
             raise ConfigError(f"smoothing must be >= 0, got {self.smoothing!r}")
 
 
+def previous_items(recent_items: Sequence[str], item_id: str, window: int) -> list[str]:
+    """The items an interaction with ``item_id`` counts as co-visited: the user's recent
+    items (before this one, newest last), newest first, each once, without ``item_id``
+    itself, at most ``window`` of them. Their distance from ``item_id`` is their position.
+
+    >>> previous_items(["a", "b", "a", "c", "x"], "x", window=2)
+    ['c', 'a']
+    """
+    previous: list[str] = []
+    for prev in reversed(recent_items):
+        if prev != item_id and prev not in previous:
+            previous.append(prev)
+            if len(previous) == window:
+                break
+    return previous
+
+
 def _check(weight: float, now: float) -> None:
     if not (math.isfinite(weight) and weight >= 0):
         raise InvalidEvent(f"weight must be finite and >= 0, got {weight!r}")
@@ -115,12 +132,7 @@ class Covisitation:
         if not math.isfinite(now):
             raise InvalidEvent(f"now must be finite, got {now!r}")
         cfg = self.config
-        previous: list[str] = []
-        for prev in reversed(user_recent_items):  # newest first, each item once
-            if prev != item_id and prev not in previous:
-                previous.append(prev)
-                if len(previous) == cfg.window:
-                    break
+        previous = previous_items(user_recent_items, item_id, cfg.window)
         self._mass.add(item_id, weight, now)
         for prev in previous:
             if prev not in self._mass:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from engine.config import InterestConfig
-from engine.covisit import CovisitConfig
+from engine.covisit import CovisitConfig, previous_items
 from engine.errors import InvalidEvent
 from engine.events import Interaction
 from engine.interests import UserState
@@ -107,12 +107,7 @@ def increments(recent_items: Sequence[str], item_id: str, weight: float, scene: 
     """
     if not (math.isfinite(weight) and weight >= 0):
         raise InvalidEvent(f"weight must be finite and >= 0, got {weight!r}")
-    previous: list[str] = []
-    for prev in reversed(recent_items):  # newest first, each item once
-        if prev != item_id and prev not in previous:
-            previous.append(prev)
-            if len(previous) == config.window:
-                break
+    previous = previous_items(recent_items, item_id, config.window)
     own: dict[str, float] = {}
     out: dict[str, RowIncrement] = {}
     for distance, prev in enumerate(previous):

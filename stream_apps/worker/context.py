@@ -1,6 +1,15 @@
-"""What one worker holds besides its Faust tables: the encoder, the catalogue and index,
-metrics and readiness. Built once in :func:`stream_apps.worker.app.create_app` and passed to
-the agents and views explicitly (no module-level state)."""
+"""What one worker holds besides its Faust tables, in four parts by concern, and the
+:class:`WorkerContext` that carries them. Built once in
+:func:`stream_apps.worker.app.create_app` and passed to the agents and views explicitly
+(no module-level state).
+
+- :class:`EncoderService`: the text encoder, loaded in the background, on a thread of its own.
+- :class:`CatalogueService`: the catalogue and its index, the co-visitation and trending
+  counts, the ranking thread, and the lock that keeps the index and counts still for it.
+- :class:`LearningState`: the model in service, the feedback and next-event joins, the
+  item model's refits, the trainer.
+- :class:`SignalsPlumbing`: with ``shared_signals``, what shares those counts with every worker.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +19,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import numpy as np
 
 from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
+from engine.config import EncoderConfig, IndexConfig, InterestConfig, RecommendConfig
 from engine.covisit import Covisitation
 from engine.encoder import make_encoder
 from engine.feedback import Example, FeedbackJoin, NextEventJoin
 from engine.index import HnswIndex
 from engine.itemmodels import ItemModelRefits
-from engine.ranker import DefaultScorer, OnlineRanker, Scorer, is_holdout
+from engine.ranker import DefaultScorer, OnlineRanker, RankerConfig, Scorer, is_holdout
 from engine.recommend import Collaborative, Page
 from engine.step import StepConfig
 from engine.trending import Trending
@@ -33,75 +43,79 @@ from stream_apps.worker.metrics import WorkerMetrics
 log = logging.getLogger(__name__)
 
 
+class EncoderService:
+    """The text encoder: loaded in the background (seconds) while the worker joins its
+    group, and run on one thread of its own, because the encoder is not safe for
+    concurrent calls and the event loop must keep serving clicks while a batch of items
+    is encoded."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        self.config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder")
+        self._encoder: TextEncoder | None = None
+        self._future: Any = None
+
+    def start_loading(self) -> None:
+        if self._future is None:
+            self._future = self._executor.submit(make_encoder, self.config)
+
+    async def encoder(self) -> TextEncoder:
+        if self._encoder is not None:
+            return self._encoder
+        self.start_loading()
+        encoder: TextEncoder = await asyncio.wrap_future(self._future)
+        self._encoder = encoder
+        return encoder
+
+    async def encode_texts(self, texts: Sequence[str]) -> Matrix:
+        encoder = await self.encoder()
+        loop = asyncio.get_running_loop()
+        result: Matrix = await loop.run_in_executor(self._executor, encoder.encode, list(texts))
+        return result
+
+    async def encode_query(self, query: str) -> Vector:
+        encoder = await self.encoder()
+        cached: Vector | None = encoder.cached_query(query) if hasattr(encoder, "cached_query") else None
+        if cached is not None:
+            return cached  # most queries repeat: no hop to the encoder thread
+        loop = asyncio.get_running_loop()
+        result: Vector = await loop.run_in_executor(self._executor, encoder.encode_query, query)
+        return result
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 @dataclass
-class WorkerContext:
-    settings: Settings
-    names: TopicNames
-    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+class CatalogueService:
+    """The catalogue and its index (``catalog``, None until the first item vector;
+    ``catalog_loaded`` once ``item-vectors`` was read to its end), the co-visitation and
+    trending counts, and the ranking thread.
+
+    Co-visitation and trending: with shared_signals a replica of the counts of all
+    workers (engine.item_signals); otherwise learned from the events this worker
+    processes (its users are a uniform hash sample of all users).
+
+    Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
+    the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
+    add_items is not safe alongside knn_query: every index write (the item loader, on
+    the loop) and every ranking job hold ``index_lock``, so they never overlap; reads
+    on the loop (an event's item vector) only ever overlap with reads. The same lock
+    keeps the co-visitation and trending counts (learned by the interactions agent and
+    the item-signals loader, on the loop) still while a ranking job reads them.
+    """
+
+    index_config: Callable[[int], IndexConfig]  # the index's config for the encoder's dimension
+    interest_config: InterestConfig
+    recommend_config: RecommendConfig
+    collaborative: Collaborative
     catalog: Catalog | None = None
-    started_at: float = field(default_factory=time.time)
-    ready_at: float | None = None
-    # One thread runs the transformer: the encoder is not safe for concurrent calls,
-    # and the event loop must keep serving clicks while a batch of items is encoded.
-    _executor: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="encoder"))
-    _encoder: TextEncoder | None = None
-    _encoder_future: Any = None
     catalog_loaded: asyncio.Event | None = None
-    restart_requested: bool = False  # set when the broker lost our topics
-    # Co-visitation and trending: with shared_signals a replica of the counts of all
-    # workers (engine.item_signals); otherwise learned from the events this worker
-    # processes (its users are a uniform hash sample of all users).
-    collaborative: Collaborative = field(init=False)
-    # With shared_signals: the plumbing that shares them with every worker
-    # (stream_apps.worker.signals.SharedSignals) and whether item-signals has been read.
-    signals: Any = None
-    signals_loaded: asyncio.Event | None = None
-    # The model in service (version 0: the hand-set default until one is published), the
-    # bytes it was loaded from, and the pages waiting for feedback. Set in __post_init__.
-    scorer: Scorer = field(init=False)
-    model_state: bytes | None = None
-    models_loaded: asyncio.Event | None = None
-    model_updates_seen: int = 0  # versions read from model-updates (the trainer follows them)
-    feedback: FeedbackJoin = field(init=False)
-    # As evaluate's replay: the item model's log and schedule (refit by
-    # stream_apps.worker.learning), each user's last candidate set waiting for a next-event
-    # label, the labelled sets not yet sent to the trainer, and the trainer's state when
-    # this worker owns it (for /metrics and /api/stats).
-    refits: ItemModelRefits = field(init=False)
-    next_event: NextEventJoin = field(init=False)
-    next_event_examples: list[Example] = field(default_factory=list)
-    last_event_ts: float = 0.0
-    trainer: Any = None
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    # Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
-    # the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
-    # add_items is not safe alongside knn_query: every index write (the item loader, on
-    # the loop) and every ranking job hold ``index_lock``, so they never overlap; reads
-    # on the loop (an event's item vector) only ever overlap with reads. The same lock
-    # keeps the co-visitation and trending counts (learned by the interactions agent and
-    # the item-signals loader, on the loop) still while a ranking job reads them.
-    _ranker: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking"))
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Exploration draws in the ranking thread: a Generator of its own (not thread-safe).
     ranking_rng: np.random.Generator = field(default_factory=np.random.default_rng)
-
-    def __post_init__(self) -> None:
-        self.collaborative = Collaborative(Covisitation(self.settings.covisit_config()), Trending(),
-                                           categories=Trending(self.settings.category_trending_config()))
-        recommend_config = self.settings.recommend_config()
-        self.default_scorer = DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight)
-        self.scorer = self.default_scorer
-        self.feedback = FeedbackJoin(self.settings.feedback_config(), self.settings.ranker_config())
-        self.interest_config = self.settings.interest_config()
-        self.recommend_config = self.settings.recommend_config()
-        self.validation_config = self.settings.validation_config()
-        feedback = self.settings.feedback_config()
-        self.step_config = StepConfig(self.interest_config, feedback.shown_half_life_s,
-                                      feedback.max_items_per_user)
-        self.refits = self.settings.item_model_refits()
-        self.next_event = NextEventJoin(self.settings.ranker_config(), max_users=self.settings.next_event_users)
+    _ranker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking"))
 
     async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
         """:func:`engine.batch.recommend_batch` in the ranking thread, under the index lock."""
@@ -116,49 +130,9 @@ class WorkerContext:
                                       rng=self.ranking_rng))
         return pages
 
-    def use_model(self, state: bytes) -> int:
-        """Serve the published model ``state`` from now on; returns its version."""
-        ranker = OnlineRanker(self.settings.ranker_config())
-        ranker.load_state_dict(state)
-        self.scorer, self.model_state = ranker, state
-        self.metrics.model_version.set(ranker.version)
-        return ranker.version
-
-    def scorer_for(self, user_id: str) -> Scorer:
-        """The default scorer for the control group, the model in service for everyone else."""
-        if is_holdout(f"control/{user_id}", self.settings.control_share):
-            return self.default_scorer
-        return self.scorer
-
-    def start_loading_encoder(self) -> None:
-        """Load the encoder in the background (seconds) while the worker joins its group."""
-        if self._encoder_future is None:
-            self._encoder_future = self._executor.submit(make_encoder, self.settings.encoder_config())
-
-    async def encoder(self) -> TextEncoder:
-        if self._encoder is None:
-            self.start_loading_encoder()
-            self._encoder = await asyncio.wrap_future(self._encoder_future)
-        return self._encoder
-
-    async def encode_texts(self, texts: Sequence[str]) -> Matrix:
-        encoder = await self.encoder()
-        loop = asyncio.get_running_loop()
-        result: Matrix = await loop.run_in_executor(self._executor, encoder.encode, list(texts))
-        return result
-
-    async def encode_query(self, query: str) -> Vector:
-        encoder = await self.encoder()
-        cached = encoder.cached_query(query) if hasattr(encoder, "cached_query") else None
-        if cached is not None:
-            return cached  # most queries repeat: no hop to the encoder thread
-        loop = asyncio.get_running_loop()
-        result: Vector = await loop.run_in_executor(self._executor, encoder.encode_query, query)
-        return result
-
     def ensure_catalog(self, dim: int) -> Catalog:
         if self.catalog is None:
-            index = HnswIndex(self.settings.index_config(dim))
+            index = HnswIndex(self.index_config(dim))
             index.build_threads = -1  # a catalogue load builds on every core (while not yet ready)
             self.catalog = Catalog(index)
         return self.catalog
@@ -168,6 +142,179 @@ class WorkerContext:
             return None
         vec: Vector = self.catalog.index.vectors([item_id])[0]
         return vec
+
+    def shutdown(self) -> None:
+        self._ranker.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class LearningState:
+    """The ranking model in service and what trains it.
+
+    ``scorer`` is the model in service (version 0: the hand-set ``default_scorer`` until
+    one is published), ``model_state`` the bytes it was loaded from, ``models_loaded``
+    set once ``model-updates`` was read to its end, ``model_updates_seen`` the versions
+    read there (the trainer follows them). ``feedback`` holds the pages waiting for
+    feedback. As evaluate's replay: ``refits`` is the item model's log and schedule
+    (refit by stream_apps.worker.learning), ``next_event`` each user's last candidate set
+    waiting for a next-event label, ``next_event_examples`` the labelled sets not yet sent
+    to the trainer; ``trainer`` the trainer's state when this worker owns it (for
+    /metrics and /api/stats).
+    """
+
+    ranker_config: RankerConfig
+    control_share: float
+    default_scorer: DefaultScorer
+    feedback: FeedbackJoin
+    refits: ItemModelRefits
+    next_event: NextEventJoin
+    scorer: Scorer = field(init=False)
+    model_state: bytes | None = None
+    models_loaded: asyncio.Event | None = None
+    model_updates_seen: int = 0
+    next_event_examples: list[Example] = field(default_factory=list)
+    last_event_ts: float = 0.0
+    trainer: Any = None
+
+    def __post_init__(self) -> None:
+        self.scorer = self.default_scorer
+
+    def use_model(self, state: bytes) -> int:
+        """Serve the published model ``state`` from now on; returns its version."""
+        ranker = OnlineRanker(self.ranker_config)
+        ranker.load_state_dict(state)
+        self.scorer, self.model_state = ranker, state
+        return ranker.version
+
+    def scorer_for(self, user_id: str) -> Scorer:
+        """The default scorer for the control group, the model in service for everyone else."""
+        if is_holdout(f"control/{user_id}", self.control_share):
+            return self.default_scorer
+        return self.scorer
+
+
+@dataclass
+class SignalsPlumbing:
+    """With shared_signals: what shares the co-visitation and trending counts with every
+    worker (stream_apps.worker.signals.SharedSignals), and whether ``item-signals`` has
+    been read to its end. Both None without shared_signals."""
+
+    signals: Any = None
+    signals_loaded: asyncio.Event | None = None
+
+
+T = TypeVar("T")
+
+
+class _InPart(Generic[T]):
+    """An attribute of :class:`WorkerContext` kept in one of its parts: ``ctx.catalog`` is
+    ``ctx.catalogue.catalog``. The short names every agent and view already uses; new
+    code may use either."""
+
+    def __init__(self, part: str) -> None:
+        self.part = part
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, ctx: Any, owner: type | None = None) -> T:
+        if ctx is None:
+            return self  # type: ignore[return-value]  # the class attribute: the descriptor
+        value: T = getattr(getattr(ctx, self.part), self.name)
+        return value
+
+    def __set__(self, ctx: Any, value: T) -> None:
+        setattr(getattr(ctx, self.part), self.name, value)
+
+
+@dataclass
+class WorkerContext:
+    """One worker's settings, topic names, metrics and readiness, and its four parts
+    (see the module's docstring)."""
+
+    settings: Settings
+    names: TopicNames
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    started_at: float = field(default_factory=time.time)
+    ready_at: float | None = None
+    restart_requested: bool = False  # set when the broker lost our topics
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    encoding: EncoderService = field(init=False)
+    catalogue: CatalogueService = field(init=False)
+    learning: LearningState = field(init=False)
+    signalling: SignalsPlumbing = field(default_factory=SignalsPlumbing)
+
+    catalog = _InPart[Catalog | None]("catalogue")
+    catalog_loaded = _InPart[asyncio.Event | None]("catalogue")
+    collaborative = _InPart[Collaborative]("catalogue")
+    index_lock = _InPart[asyncio.Lock]("catalogue")
+    ranking_rng = _InPart[np.random.Generator]("catalogue")
+    interest_config = _InPart[InterestConfig]("catalogue")
+    recommend_config = _InPart[RecommendConfig]("catalogue")
+    scorer = _InPart[Scorer]("learning")
+    default_scorer = _InPart[DefaultScorer]("learning")
+    model_state = _InPart[bytes | None]("learning")
+    models_loaded = _InPart[asyncio.Event | None]("learning")
+    model_updates_seen = _InPart[int]("learning")
+    feedback = _InPart[FeedbackJoin]("learning")
+    refits = _InPart[ItemModelRefits]("learning")
+    next_event = _InPart[NextEventJoin]("learning")
+    next_event_examples = _InPart[list[Example]]("learning")
+    last_event_ts = _InPart[float]("learning")
+    trainer = _InPart[Any]("learning")
+    signals = _InPart[Any]("signalling")
+    signals_loaded = _InPart[asyncio.Event | None]("signalling")
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        recommend_config = settings.recommend_config()
+        self.encoding = EncoderService(settings.encoder_config())
+        self.catalogue = CatalogueService(
+            settings.index_config, settings.interest_config(), recommend_config,
+            Collaborative(Covisitation(settings.covisit_config()), Trending(),
+                          categories=Trending(settings.category_trending_config())))
+        self.learning = LearningState(
+            settings.ranker_config(), settings.control_share,
+            DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight),
+            FeedbackJoin(settings.feedback_config(), settings.ranker_config()),
+            settings.item_model_refits(),
+            NextEventJoin(settings.ranker_config(), max_users=settings.next_event_users))
+        self.validation_config = settings.validation_config()
+        feedback = settings.feedback_config()
+        self.step_config = StepConfig(self.catalogue.interest_config, feedback.shown_half_life_s,
+                                      feedback.max_items_per_user)
+
+    # The parts' methods under the names the agents and views use.
+    async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
+        return await self.catalogue.rank(requests, now, k)
+
+    def ensure_catalog(self, dim: int) -> Catalog:
+        return self.catalogue.ensure_catalog(dim)
+
+    def item_vector(self, item_id: str | None) -> Vector | None:
+        return self.catalogue.item_vector(item_id)
+
+    def use_model(self, state: bytes) -> int:
+        """Serve the published model ``state`` from now on; returns its version."""
+        version = self.learning.use_model(state)
+        self.metrics.model_version.set(version)
+        return version
+
+    def scorer_for(self, user_id: str) -> Scorer:
+        return self.learning.scorer_for(user_id)
+
+    def start_loading_encoder(self) -> None:
+        self.encoding.start_loading()
+
+    async def encoder(self) -> TextEncoder:
+        return await self.encoding.encoder()
+
+    async def encode_texts(self, texts: Sequence[str]) -> Matrix:
+        return await self.encoding.encode_texts(texts)
+
+    async def encode_query(self, query: str) -> Vector:
+        return await self.encoding.encode_query(query)
 
     @property
     def ready(self) -> bool:
@@ -181,8 +328,8 @@ class WorkerContext:
                      self.ready_at - self.started_at, len(self.catalog) if self.catalog else 0)
 
     def shutdown(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
-        self._ranker.shutdown(wait=False, cancel_futures=True)
+        self.encoding.shutdown()
+        self.catalogue.shutdown()
 
 
 def vector_to_wire(vector: Vector) -> bytes:

@@ -1,9 +1,7 @@
 """Every worker reads all of ``item-vectors`` into its index, from the beginning.
 
-A plain aiokafka consumer without a group (each worker needs every partition, not a
-share). The worker is ready once this has caught up with the high watermark that the
-broker reports in fetch responses (Tansu's ListOffsets answer is wrong, see
-``kafka_compat``).
+Read whole (:func:`stream_apps.kafka.whole_topic.read_whole`): each worker needs every
+partition, not a share, and is ready once this has caught up.
 """
 
 from __future__ import annotations
@@ -13,12 +11,14 @@ import base64
 import logging
 import os
 import time
+from contextlib import aclosing
 from typing import Any
 
 import numpy as np
 import orjson
 
 from engine.events import ItemUpsert
+from stream_apps.kafka.whole_topic import read_whole
 from stream_apps.worker.context import WorkerContext, vector_from_wire
 
 log = logging.getLogger(__name__)
@@ -88,27 +88,16 @@ def _apply_batch(ctx: WorkerContext, records: list[Any], now: float,
 
 async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     """Consume ``item-vectors`` for ever; sets ``ctx.catalog_loaded`` once caught up."""
-    from aiokafka.structs import TopicPartition
-
     if ctx.catalog_loaded is None:
         raise RuntimeError("create_app sets ctx.catalog_loaded before tasks start")
-    topic = ctx.names.item_vectors
     loaded = await ctx.encoder()  # its name and dimension are what the topic must hold
     encoder = (loaded.name, loaded.dim)
-    consumer = consumer_factory()
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        started = time.monotonic()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            records = [r for tp in tps for r in batches.get(tp, [])]
-            if records:
+    async with aclosing(read_whole(consumer_factory, ctx.names.item_vectors)) as fetches:
+        async for fetch in fetches:
+            if fetch.records:
                 try:
                     async with ctx.index_lock:  # never while the ranking thread reads the index
-                        _apply_batch(ctx, records, time.time(), encoder)
+                        _apply_batch(ctx, fetch.records, time.time(), encoder)
                 except EncoderMismatch as exc:
                     log.critical("%s", exc)
                     # The worker stops: serving from a mixed or empty index is worse. Faust's
@@ -116,29 +105,6 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
                     # that up (seen in CI: still running after 180 s), exit regardless.
                     asyncio.get_running_loop().call_later(FATAL_EXIT_AFTER_S, os._exit, 2)
                     raise
-            if not ctx.catalog_loaded.is_set() and await caught_up(consumer, tps, started):
+            if not ctx.catalog_loaded.is_set() and fetch.caught_up:
                 ctx.catalog_loaded.set()
                 log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)
-    finally:
-        await consumer.stop()
-
-
-async def partitions_of(consumer: Any, topic: str) -> list[int]:
-    """The topic's partitions, waiting for metadata until the topic exists."""
-    while True:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if partitions:
-            return sorted(partitions)
-        await asyncio.sleep(0.5)
-
-
-async def caught_up(consumer: Any, tps: list[Any], started: float) -> bool:
-    """At the high watermark on every partition (known from a fetch), or none known after 3 s."""
-    highwaters = [consumer.highwater(tp) for tp in tps]
-    if all(h is not None for h in highwaters):
-        positions = [await consumer.position(tp) for tp in tps]
-        return all(pos >= h for pos, h in zip(positions, highwaters))
-    return time.monotonic() - started > 3.0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import time
+from contextlib import aclosing
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import orjson
 from engine.features import N_FEATURES
 from engine.feedback import Example
 from engine.trainer import Published
+from stream_apps.kafka.whole_topic import read_whole
 from stream_apps.worker.context import WorkerContext
 
 log = logging.getLogger(__name__)
@@ -83,32 +84,18 @@ def example_from_wire(value: bytes) -> Example:
 async def run_model_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     """Read ``model-updates`` for ever; the last message is the model in service.
     Sets ``ctx.models_loaded`` once the topic has been read to its end."""
-    from aiokafka.structs import TopicPartition
-
-    from stream_apps.worker.item_loader import caught_up, partitions_of
-
     if ctx.models_loaded is None:
         raise RuntimeError("create_app sets ctx.models_loaded before tasks start")
-    consumer = consumer_factory()
-    await consumer.start()
-    try:
-        tps = [TopicPartition(ctx.names.model_updates, p)
-               for p in await partitions_of(consumer, ctx.names.model_updates)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        started = time.monotonic()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=100)
+    async with aclosing(read_whole(consumer_factory, ctx.names.model_updates, max_records=100)) as fetches:
+        async for fetch in fetches:
             # One key, so one partition in order: its last record is the newest version.
-            ours = [r for tp in tps for r in batches.get(tp, []) if r.key == MODEL_NAME.encode()]
+            ours = [r for r in fetch.records if r.key == MODEL_NAME.encode()]
             if ours:
                 _use(ctx, ours[-1])
-            if not ctx.models_loaded.is_set() and await caught_up(consumer, tps, started):
+            if not ctx.models_loaded.is_set() and fetch.caught_up:
                 ctx.models_loaded.set()
                 log.info("ranking model in service: version %d", ctx.scorer.version)
             await asyncio.sleep(0)
-    finally:
-        await consumer.stop()
 
 
 def _use(ctx: WorkerContext, record: Any) -> None:

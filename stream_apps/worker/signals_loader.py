@@ -1,24 +1,24 @@
 """Every worker reads all of ``item-signals`` (the aggregator table's changelog) into its
 replica of the shared co-visitation and trending counts, from the beginning.
 
-Like :mod:`stream_apps.worker.item_loader`: a plain aiokafka consumer without a group,
-ready (``ctx.signals_loaded``) once caught up with the high watermarks the broker reports
-in fetch responses. A row replaces the worker's copy of that item's row
+Read whole, like :mod:`stream_apps.worker.item_loader`
+(:func:`stream_apps.kafka.whole_topic.read_whole`): ready (``ctx.signals_loaded``) once
+caught up. A row replaces the worker's copy of that item's row
 (:meth:`engine.item_signals.SignalsReplica.apply_row`); a bad record is logged and skipped.
 """
 
 from __future__ import annotations
 
 import logging
-import time
+from contextlib import aclosing
 from typing import Any
 
 import orjson
 
 from engine.errors import InvalidEvent
 from engine.item_signals import row_from_dict
+from stream_apps.kafka.whole_topic import read_whole
 from stream_apps.worker.context import WorkerContext
-from stream_apps.worker.item_loader import caught_up, partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -47,34 +47,18 @@ def apply_records(ctx: WorkerContext, records: list[Any]) -> int:
 
 async def run_signals_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     """Consume ``item-signals`` for ever; sets ``ctx.signals_loaded`` once caught up."""
-    from aiokafka.structs import TopicPartition
-
     shared = ctx.signals
     if shared is None or ctx.signals_loaded is None:
         raise RuntimeError("create_app sets ctx.signals and ctx.signals_loaded before tasks start")
-    topic = ctx.names.item_signals
-    consumer = consumer_factory()
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await partitions_of(consumer, topic)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        for tp in tps:
-            shared.positions.setdefault(tp.partition, 0)
-        started = time.monotonic()
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=5000)
-            records = [r for tp in tps for r in batches.get(tp, [])]
-            if records:
+    async with aclosing(read_whole(consumer_factory, ctx.names.item_signals)) as fetches:
+        async for fetch in fetches:
+            for partition in fetch.partitions:
+                shared.positions.setdefault(partition, 0)
+            if fetch.records:
                 async with ctx.index_lock:  # the ranking thread reads these counts
-                    apply_records(ctx, records)
-            for tp in tps:
-                highwater = consumer.highwater(tp)
-                if highwater is not None:
-                    shared.highwaters[tp.partition] = highwater
-            if not ctx.signals_loaded.is_set() and await caught_up(consumer, tps, started):
+                    apply_records(ctx, fetch.records)
+            shared.highwaters.update(fetch.highwaters)
+            if not ctx.signals_loaded.is_set() and fetch.caught_up:
                 shared.caught_up = True
                 ctx.signals_loaded.set()
                 log.info("shared item signals loaded: %d rows", shared.replica.rows_applied)
-    finally:
-        await consumer.stop()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.config import IndexConfig
-from engine.encoder import HFTextEncoder
+from engine.encoder_onnx import OnnxTransformerEncoder
 from engine.index import BruteForceIndex, HnswIndex
 from engine.types import AnnIndex
 
@@ -44,8 +44,8 @@ def make_index(request: pytest.FixtureRequest) -> MakeIndex:
 
 
 @pytest.fixture(scope="module")
-def queries(hf_encoder: HFTextEncoder) -> np.ndarray:
-    return hf_encoder.encode(QUERY_TEXTS)
+def queries(onnx_encoder: OnnxTransformerEncoder) -> np.ndarray:
+    return onnx_encoder.encode(QUERY_TEXTS)
 
 
 def recall_at_k(index: AnnIndex, oracle: AnnIndex, queries: np.ndarray, k: int = K) -> float:

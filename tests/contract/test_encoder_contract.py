@@ -31,7 +31,13 @@ REAL = {"HFTextEncoder": "hf_encoder", "OnnxTransformerEncoder": "onnx_encoder",
         "UseMultilingualEncoder": "use_encoder"}
 
 
-@pytest.fixture(params=[*REAL, "HashingEncoder"])
+# torch's encoder and USE multilingual take 10-30 s to load (the worker's default is the
+# ONNX one): their rows of the suite run in `make test`, not in `make unit`.
+SLOW_TO_LOAD = {"HFTextEncoder", "UseMultilingualEncoder"}
+
+
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_LOAD else name
+                        for name in [*REAL, "HashingEncoder"]])
 def encoder(request: pytest.FixtureRequest) -> TextEncoder:
     if request.param in REAL:
         return request.getfixturevalue(REAL[request.param])  # type: ignore[no-any-return]
@@ -88,18 +94,19 @@ def test_inputs_are_not_mutated(encoder: TextEncoder) -> None:
     assert texts == TEXTS
 
 
-def test_real_encoder_fits_the_default_index(hf_encoder: HFTextEncoder) -> None:
-    assert hf_encoder.dim == IndexConfig().dim == 384
+def test_real_encoder_fits_the_default_index(onnx_encoder: OnnxTransformerEncoder) -> None:
+    assert onnx_encoder.dim == IndexConfig().dim == 384
 
 
-def test_real_encoder_query_cache(hf_encoder: HFTextEncoder) -> None:
-    first = hf_encoder.encode_query("Waterproof  hiking BOOTS")
-    hits = hf_encoder.cache_hits
-    again = hf_encoder.encode_query("waterproof hiking boots")  # same after normalising
-    assert hf_encoder.cache_hits == hits + 1
+def test_real_encoder_query_cache(onnx_encoder: OnnxTransformerEncoder) -> None:
+    first = onnx_encoder.encode_query("Waterproof  hiking BOOTS")
+    hits = onnx_encoder.cache_hits
+    again = onnx_encoder.encode_query("waterproof hiking boots")  # same after normalising
+    assert onnx_encoder.cache_hits == hits + 1
     np.testing.assert_array_equal(first, again)
 
 
+@pytest.mark.slow  # loads torch's model
 def test_onnx_runtime_gives_the_torch_vectors(hf_encoder: HFTextEncoder,
                                               onnx_encoder: OnnxTransformerEncoder) -> None:
     """The default runs on onnxruntime: the export must not change a single vector."""
@@ -108,6 +115,7 @@ def test_onnx_runtime_gives_the_torch_vectors(hf_encoder: HFTextEncoder,
     assert onnx_encoder.name == hf_encoder.name and onnx_encoder.dim == hf_encoder.dim == 384
 
 
+@pytest.mark.slow  # loads torch's model
 def test_make_encoder_follows_the_settings(tmp_path: Path) -> None:
     assert isinstance(make_encoder(EncoderConfig(runtime="torch")), HFTextEncoder)
     onnx = make_encoder(Settings(data_dir=str(ROOT_DATA)).encoder_config())

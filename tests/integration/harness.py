@@ -7,7 +7,7 @@ import time
 import uuid
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
 import orjson
 
@@ -17,6 +17,25 @@ from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings
 from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
 from stream_apps.worker.run import wait_for_topics
+
+T = TypeVar("T")
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str | Callable[[], str],
+               interval: float = 0.1) -> T:
+    """Poll ``predicate`` until it returns something truthy, and return that. Fails after
+    ``timeout`` seconds with ``what`` (what was awaited; a callable is asked at the failure,
+    so it can describe the state then) and the last value, instead of a fixed sleep that
+    is too short on a loaded machine and too long elsewhere."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            described = what() if callable(what) else what
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {described} (last: {result!r})")
+        time.sleep(interval)
 
 
 def fresh_settings(bootstrap: str) -> Settings:
@@ -58,15 +77,14 @@ class TopicCollector(threading.Thread):
             return [v for t, _, v in self.messages if topic is None or t == topic]
 
     def wait_for(self, predicate: Callable[[Any], bool], topic: str | None = None,
-                 timeout: float = 30.0) -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for value in self.snapshot(topic):
-                if predicate(value):
-                    return value
-            time.sleep(0.05)
-        raise AssertionError(f"no message matching the predicate within {timeout}s "
-                             f"({len(self.snapshot(topic))} messages seen)")
+                 timeout: float = 60.0) -> Any:
+        """The first message of ``topic`` (any topic when None) that ``predicate`` accepts."""
+        def first_match() -> tuple[Any] | None:
+            matches = [v for v in self.snapshot(topic) if predicate(v)]
+            return (matches[0],) if matches else None  # a tuple: a falsy message still counts
+
+        return wait_until(first_match, timeout, lambda: f"a matching message on {topic or self.topics} "
+                          f"({len(self.snapshot(topic))} seen)", interval=0.05)[0]
 
 
 class Stack:
@@ -126,7 +144,7 @@ class Stack:
         self.producer.send(topic, key=key, value=value)
         self.producer.flush()
 
-    def recommendation_for(self, event_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    def recommendation_for(self, event_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """The recommendation the event ``event_id`` triggered (alone, or with the user's
         other events of one micro-batch: ``trigger.event_ids`` lists them all)."""
         result: dict[str, Any] = self.recs.wait_for(
@@ -139,14 +157,14 @@ class Stack:
         _, body = get_json(f"http://127.0.0.1:{self.web_port}/health")
         return int(body.get("index_items", 0)) if isinstance(body, dict) else 0
 
-    def wait_index_size(self, expected: int, timeout: float = 120.0, exact: bool = False) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+    def wait_index_size(self, expected: int, timeout: float = 300.0, exact: bool = False) -> None:
+        # 300 s: at a load average of 10 on two cores a worker encoded 1,091 of 1,200 items in 120 s.
+        def reached() -> bool:
             size = self.index_size()
-            if size == expected or (size > expected and not exact):
-                return
-            time.sleep(0.2)
-        raise AssertionError(f"index has {self.index_size()} items, expected {expected}")
+            return size == expected or (size > expected and not exact)
+
+        wait_until(reached, timeout, lambda: f"{'exactly ' if exact else ''}{expected} items in the index "
+                   f"(has {self.index_size()})", interval=0.2)
 
     def close(self) -> None:
         self.stop_worker()
@@ -165,6 +183,12 @@ def categories_of(recommendation: dict[str, Any], catalogue: dict[str, dict[str,
     # source or exploration) is in no test's category.
     return [catalogue[i["item_id"]]["categories"][0] if i["item_id"] in catalogue else "(other test)"
             for i in recommendation["items"]]
+
+
+def pick(items: list[dict[str, Any]], categories: Iterable[str], per_category: int) -> dict[str, dict[str, Any]]:
+    """The first ``per_category`` items of each of ``categories``, by item id."""
+    groups = by_category(items)
+    return {item["item_id"]: item for category in categories for item in groups[category][:per_category]}
 
 
 def by_category(items: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:

@@ -97,11 +97,11 @@ def test_garbage_goes_to_dead_letter_and_valid_events_are_not_lost(
         stack.send_raw(getattr(stack.names, kind), f"bad-{tag}-{n}".encode(), body)
         valid_ids.append(stack.send_event("click", f"ok-{tag}-{n % 4}", item_id=items[n % len(items)]))
     for event_id in valid_ids:
-        assert stack.recommendation_for(event_id, timeout=30)["items"]
+        assert stack.recommendation_for(event_id, timeout=60)["items"]
     for n in range(len(bad)):
         key = f"bad-{tag}-{n}"
         dead = stack.recs.wait_for(lambda m, k=key: isinstance(m, dict) and m.get("key") == k,
-                                   stack.names.dead_letter, timeout=30)
+                                   stack.names.dead_letter, timeout=60)
         assert dead["error"] and dead["source_topic"].endswith(bad[n][0])
 
 
@@ -116,7 +116,7 @@ def test_a_10_mb_value_and_bad_items_are_dead_lettered_without_stopping_the_work
                                stack.names.dead_letter, timeout=60)
     assert dead["truncated"] and dead["value_bytes"] == len(huge)
     bad_item = stack.recs.wait_for(lambda m: isinstance(m, dict) and m.get("key") == f"item-{tag}",
-                                   stack.names.dead_letter, timeout=30)
+                                   stack.names.dead_letter, timeout=60)
     assert "categories" in bad_item["error"] or "title" in bad_item["error"]
     rec = stack.recommendation_for(stack.send_event("click", f"after-{tag}", item_id="sku-00002"))
     assert rec["items"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
 
 from stream_apps.tools.catalogue import load_builtin_catalogue
 from stream_apps.tools.processes import get_json
-from tests.integration.harness import Stack, answers, by_category
+from tests.integration.harness import Stack, answers, pick
 
 pytestmark = pytest.mark.integration
 
@@ -21,22 +21,32 @@ CATEGORIES = ("coffee & tea", "cycling", "gardening")
 
 @pytest.fixture(scope="module")
 def catalogue() -> dict[str, dict[str, Any]]:
-    groups = by_category(load_builtin_catalogue())
-    return {item["item_id"]: item for cat in CATEGORIES for item in groups[cat][:20]}
+    return pick(load_builtin_catalogue(), CATEGORIES, 20)
 
 
 @pytest.fixture(scope="module")
-def stack(bootstrap: str, catalogue: dict[str, dict[str, Any]],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(bootstrap, tmp_path_factory.mktemp("logs"))
-    try:
-        s.load_items(catalogue.values())
-        # A wide window: events produced together surely share a batch.
-        s.start_worker(env={"STREAMREC_BATCH_WINDOW_MS": "300"})
-        s.wait_index_size(len(catalogue))
-        yield s
-    finally:
-        s.close()
+def worker_env() -> dict[str, str]:
+    return {"STREAMREC_BATCH_WINDOW_MS": "300"}  # a wide window: events produced together surely share a batch
+
+
+def _after_a_marker(stack: Stack, uid: str, item_id: str) -> str:
+    """Send one more click of ``uid`` and wait for its page; return its event id.
+
+    The same key on the same topic: one partition, read in order, so any page the earlier
+    events could still cause comes before this one (a condition to wait for, where a fixed
+    sleep would only guess how long a loaded machine takes)."""
+    marker = stack.send_event("click", uid, item_id=item_id, scene="home")
+    stack.recommendation_for(marker, timeout=60)
+    return marker
+
+
+def _pages_of(stack: Stack, uid: str, besides: str) -> list[dict[str, Any]]:
+    return [m for m in stack.recs.snapshot(stack.names.recommendations)
+            if isinstance(m, dict) and m.get("user_id") == uid and not answers(m, besides)]
+
+
+def _recent(user: dict[str, Any]) -> list[str]:
+    return [i["item_id"] if isinstance(i, dict) else i for i in user["recent_items"]]
 
 
 def test_a_users_events_in_one_batch_give_one_recommendation_listing_them_all(
@@ -49,10 +59,9 @@ def test_a_users_events_in_one_batch_give_one_recommendation_listing_them_all(
         body = {"event_id": event_id, "user_id": uid, "item_id": item_id, "ts": time.time(), "scene": "home"}
         stack.producer.send(stack.names.click, key=uid.encode(), value=orjson.dumps(body))
     stack.producer.flush()
-    rec = stack.recommendation_for(event_ids[-1])
-    time.sleep(3.0)  # anything else for this user would have come by now
-    mine = [m for m in stack.recs.snapshot(stack.names.recommendations)
-            if isinstance(m, dict) and m.get("user_id") == uid]
+    rec = stack.recommendation_for(event_ids[-1], timeout=60)
+    marker = _after_a_marker(stack, uid, cycling[4])
+    mine = _pages_of(stack, uid, besides=marker)
     assert len(mine) == 1, [m["trigger"] for m in mine]
     assert rec["trigger"] == {"topic": stack.names.click, "event_id": event_ids[-1], "event_ids": event_ids}
     assert all(answers(rec, e) for e in event_ids)
@@ -60,8 +69,7 @@ def test_a_users_events_in_one_batch_give_one_recommendation_listing_them_all(
     # again, and the page is about cycling.
     status, user = get_json(f"http://127.0.0.1:{stack.web_port}/api/users/{uid}")
     assert status == 200
-    recent = [i["item_id"] if isinstance(i, dict) else i for i in user["recent_items"]]
-    assert set(clicked) <= set(recent), user
+    assert set(clicked) <= set(_recent(user)), user
     page = [i["item_id"] for i in rec["items"]]
     assert len(page) == 10 and not set(page) & set(clicked)
     ranked = [i["item_id"] for i in rec["items"] if not i.get("explored")]
@@ -81,15 +89,15 @@ def test_a_replayed_batch_changes_nothing(stack: Stack, catalogue: dict[str, dic
     for body in bodies:
         stack.producer.send(stack.names.click, key=uid.encode(), value=orjson.dumps(body))
     stack.producer.flush()
-    stack.recommendation_for(bodies[-1]["event_id"])
+    stack.recommendation_for(bodies[-1]["event_id"], timeout=60)
     _, before = get_json(f"http://127.0.0.1:{stack.web_port}/api/users/{uid}")
     for body in bodies:  # the same batch again
         stack.producer.send(stack.names.click, key=uid.encode(), value=orjson.dumps(body))
     stack.producer.flush()
-    time.sleep(3.0)
-    mine = [m for m in stack.recs.snapshot(stack.names.recommendations)
-            if isinstance(m, dict) and m.get("user_id") == uid]
-    assert len(mine) == 1
+    marker_item = list(catalogue)[3]
+    marker = _after_a_marker(stack, uid, marker_item)  # the replay was read before it
+    mine = _pages_of(stack, uid, besides=marker)
+    assert len(mine) == 1, [m["trigger"] for m in mine]
     _, after = get_json(f"http://127.0.0.1:{stack.web_port}/api/users/{uid}")
-    assert before["events"] == after["events"] == 3
-    assert after["recent_items"] == before["recent_items"]
+    assert before["events"] == 3 and after["events"] == 4  # the marker only
+    assert [i for i in _recent(after) if i != marker_item] == _recent(before)

@@ -14,8 +14,9 @@ import pytest
 
 from stream_apps.kafka.broker import EmbeddedBroker, free_port
 from stream_apps.tools.catalogue import load_builtin_catalogue
+from stream_apps.tools.evaluate_kafka import wait_group_settled
 from stream_apps.tools.processes import get_json, spawn_worker, stop_process, wait_ready
-from tests.integration.harness import Stack
+from tests.integration.harness import Stack, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -54,35 +55,46 @@ def test_killing_one_of_two_workers_loses_nothing_and_counts_nothing_twice(tmp_p
             port_b = free_port()
             second = spawn_worker(s.settings, port_b, tmp_path / "worker-b.log")
             wait_ready(port_b, second, timeout=120)
-            time.sleep(8)  # let the group settle with both members
+            # The kill must hit a worker that owns partitions mid-stream: wait for the
+            # rebalance that gives both members their share.
+            wait_group_settled([s.web_port, port_b], s.names.click, s.settings.partitions, timeout=120)
 
             produced: Counter[str] = Counter()
+            sent = [0]  # read by the main thread: summing the Counter races with its inserts
 
             def stream() -> None:
                 start = time.monotonic()
                 for n in range(len(USERS) * EVENTS_PER_USER):
-                    delay = start + n / RATE - time.monotonic()
+                    delay = start + n / RATE - time.monotonic()  # paced on purpose: a stream, not a burst
                     if delay > 0:
                         time.sleep(delay)
                     uid = USERS[n % len(USERS)]
                     s.send_event("click", uid, item_id=items[n % len(items)]["item_id"],
                                  event_id=f"crash-{n}")
                     produced[uid] += 1
+                    sent[0] += 1
 
             producer_thread = threading.Thread(target=stream)
             producer_thread.start()
-            time.sleep(2.5)
+            total_events = len(USERS) * EVENTS_PER_USER
+            # A third of the stream sent (about 2 s at RATE): the kill lands mid-stream.
+            wait_until(lambda: sent[0] >= total_events // 3, 60, "a third of the events sent",
+                       interval=0.02)
             stop_process(worker_a, kill=True)  # mid-stream, no goodbye
             s.worker = None
             producer_thread.join()
 
-            deadline = time.monotonic() + 90
             counts: dict[str, int | None] = {}
-            while time.monotonic() < deadline:
-                counts = {u: _events_in_state(port_b, u) for u in USERS}
-                if counts == dict(produced):
-                    break
-                time.sleep(1)
+
+            def all_reflected(port: int) -> bool:
+                counts.update({u: _events_in_state(port, u) for u in USERS})
+                return counts == dict(produced)
+
+            try:
+                wait_until(lambda: all_reflected(port_b), 120, "every event in the survivor's state",
+                           interval=1.0)
+            except AssertionError:
+                pass  # reported below with the counts
             total = sum(produced.values())
             print(f"produced {total} events; reflected {sum(c or 0 for c in counts.values())}; "
                   f"users off: {[(u, counts[u], produced[u]) for u in USERS if counts[u] != produced[u]]}")
@@ -92,12 +104,11 @@ def test_killing_one_of_two_workers_loses_nothing_and_counts_nothing_twice(tmp_p
             # The killed worker comes back: partitions move again, the counts stay exact.
             s.start_worker()
             for port in (s.web_port, port_b):
-                deadline = time.monotonic() + 60
-                while time.monotonic() < deadline:
-                    counts = {u: _events_in_state(port, u) for u in USERS}
-                    if counts == dict(produced):
-                        break
-                    time.sleep(1)
+                try:
+                    wait_until(lambda port=port: all_reflected(port), 90, f"every event on port {port}",
+                               interval=1.0)
+                except AssertionError:
+                    pass  # reported below with the counts
                 if counts != dict(produced):
                     raise ExactlyOnceViolated(str((port, {u: (counts[u], produced[u]) for u in USERS
                                                           if counts[u] != produced[u]})))

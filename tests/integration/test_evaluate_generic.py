@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import orjson
+import pytest
 
 from stream_apps.cli import main
 
@@ -39,6 +40,7 @@ def write_dataset(folder: Path, gap_s: float = 60.0) -> None:
     (folder / "events.jsonl").write_bytes(b"\n".join(orjson.dumps(e) for e in reversed(events)) + b"\n")
 
 
+@pytest.mark.slow  # a whole replay: 5-10 s
 def test_evaluate_generic_in_process(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
     data = tmp_path / "shop"
     write_dataset(data)

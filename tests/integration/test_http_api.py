@@ -128,7 +128,7 @@ def test_metrics_are_prometheus_text(stack: WebStack) -> None:
 def test_api_stats_has_what_the_dashboard_shows(stack: WebStack, catalogue: dict[str, Any]) -> None:
     # The charts' series needs two one-second samples: wait for them, not only for traffic.
     body = stack.wait_for("/api/stats", lambda b: b["totals"]["recommendations"] >= 1
-                          and b["recent_errors"] and len(b["series"]["ts"]) >= 2, timeout=15)
+                          and b["recent_errors"] and len(b["series"]["ts"]) >= 2, timeout=60)
     assert body["worker"]["ready"] is True and body["worker"]["rss_bytes"] > 10_000_000
     assert body["totals"]["events_by_type"]["click"] == 3
     assert body["index"]["items"] == len(catalogue) and body["index"]["last_upsert_age_s"] >= 0

@@ -20,9 +20,10 @@ import pytest
 
 from engine.ranker import is_holdout
 from stream_apps.kafka.broker import EmbeddedBroker, free_port
+from stream_apps.tools.evaluate_kafka import wait_group_settled
 from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
 from stream_apps.tools.simulate import SimConfig, TrafficSimulator
-from tests.integration.harness import Stack, TopicCollector
+from tests.integration.harness import Stack, TopicCollector, wait_until
 from tests.integration.web_stack import small_catalogue
 
 pytestmark = pytest.mark.integration
@@ -154,8 +155,8 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             assert first["metrics"]["auc"] >= first["metrics"]["default_auc"]
             # Both arms, measured side by side on the same traffic from here on.
             start = time.monotonic()
-            while True:
-                time.sleep(5)
+            while True:  # measures until both arms have MEASURE_PAGES, or for MEASURE_MAX_S
+                time.sleep(1)
                 ctr = loop.click_through(start, time.monotonic())
                 if (min(n for n, _ in ctr.values()) >= MEASURE_PAGES
                         or time.monotonic() - start > MEASURE_MAX_S):
@@ -177,9 +178,17 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             second = spawn_worker(stack.settings, web_port, tmp_path / "worker-2.log", FAST_LEARNING)
             wait_ready(web_port, second, timeout=120)
             assert model_version_of(web_port) >= latest
-            joined = time.monotonic()
-            time.sleep(15)
-            after_join = loop.versions_since(joined + 5)  # the rebalance is over by then
+            # Pages served once the rebalance is over (not a guess of how long it takes).
+            wait_group_settled([stack.web_port, web_port], stack.names.click, stack.settings.partitions,
+                               timeout=120)
+            settled = time.monotonic()
+
+            def pages_after_join() -> list[tuple[str, int]]:
+                after = loop.versions_since(settled)
+                both_arms = {in_control(user) for user, _ in after} == {True, False}
+                return after if len(after) >= 150 and both_arms else []  # about the old 10 s at RATE
+
+            after_join = wait_until(pages_after_join, 120, "150 pages of both arms after the rebalance")
             learned = [v for user, v in after_join if not in_control(user)]
             assert learned and min(learned) >= 1, after_join[:20]  # whichever worker served them
             assert all(v == 0 for user, v in after_join if in_control(user))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 import pytest
@@ -18,7 +18,7 @@ from stream_apps.settings import env_name
 from stream_apps.tools.catalogue import load_builtin_catalogue
 from stream_apps.tools.catalogue_zh import load_builtin_catalogue_zh
 from stream_apps.tools.processes import spawn_worker, stop_process
-from tests.integration.harness import Stack, by_category
+from tests.integration.harness import Stack, pick
 
 pytestmark = pytest.mark.integration
 
@@ -29,22 +29,12 @@ ZH = ("数码电子", "厨房用品", "户外露营")            # Chinese top c
 
 @pytest.fixture(scope="module")
 def catalogue() -> dict[str, dict[str, Any]]:
-    en, zh = by_category(load_builtin_catalogue()), by_category(load_builtin_catalogue_zh())
-    chosen = [item for cat in EN for item in en[cat][:20]] + [item for cat in ZH for item in zh[cat][:20]]
-    return {item["item_id"]: item for item in chosen}
+    return {**pick(load_builtin_catalogue(), EN, 20), **pick(load_builtin_catalogue_zh(), ZH, 20)}
 
 
 @pytest.fixture(scope="module")
-def stack(bootstrap: str, catalogue: dict[str, dict[str, Any]],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(bootstrap, tmp_path_factory.mktemp("logs"))
-    try:
-        s.load_items(catalogue.values())
-        s.start_worker(env=MULTILINGUAL)
-        s.wait_index_size(len(catalogue))
-        yield s
-    finally:
-        s.close()
+def worker_env() -> dict[str, str]:
+    return MULTILINGUAL
 
 
 def _top(catalogue: dict[str, dict[str, Any]], rec: dict[str, Any], n: int = 5) -> list[str]:

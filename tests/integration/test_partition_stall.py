@@ -59,6 +59,18 @@ def _send(bootstrap: str, topic: str, partition: int, n: int) -> None:
         producer.close()
 
 
+def _committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offset of each partition of ``topic``."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stall-test")
+    try:
+        offsets = admin.list_group_offsets({group: [TopicPartition(topic, 0), TopicPartition(topic, 1)]})
+    finally:
+        admin.close()
+    return {tp.partition: meta.offset for tp, meta in offsets[group].items()}
+
+
 def test_a_stalled_partition_is_noticed_sought_back_and_read(bootstrap: str, tmp_path: Path) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
@@ -87,7 +99,9 @@ def test_a_stalled_partition_is_noticed_sought_back_and_read(bootstrap: str, tmp
         _send(bootstrap, topic, 1, 10)
         _wait("the first 20 messages not read", lambda: len(read(0)) == 10 and len(read(1)) == 10,
               proc, log_path, 60)
-        time.sleep(4)  # one commit interval (~2.8 s) and then some
+        # The watchdog seeks back to the committed offset: wait for Faust's commit of both.
+        _wait("the first 20 messages not committed", lambda: _committed(bootstrap, app_id, topic) == {0: 10, 1: 10},
+              proc, log_path, 60)
 
         (tmp_path / "pause").touch()
         _wait("no pause", lambda: _live(tmp_path, pid).get("sabotage") == "paused", proc, log_path, 10)
@@ -100,6 +114,8 @@ def test_a_stalled_partition_is_noticed_sought_back_and_read(bootstrap: str, tmp
         _send(bootstrap, topic, 1, 5)
         _wait("partition 1 stopped flowing", lambda: len(read(1)) == 15, proc, log_path, 10)
         # The watchdog samples every 2 s, so its clock may start up to 2 s before sent_at.
+        # A deliberate wait: nothing must repair the partition before the threshold (a
+        # loaded machine makes the watchdog later, never earlier).
         time.sleep(max(0.0, sent_at + STALL_AFTER_S - 3.5 - time.monotonic()))
         assert read(0) == list(range(10)), "the sabotage did not stall partition 0"
         assert _live(tmp_path, pid).get("repairs", {}) == {}

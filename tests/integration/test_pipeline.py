@@ -6,13 +6,13 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from stream_apps.tools.catalogue import load_builtin_catalogue
 from stream_apps.tools.processes import get_json
-from tests.integration.harness import Stack, by_category, categories_of
+from tests.integration.harness import Stack, categories_of, pick
 
 pytestmark = pytest.mark.integration
 
@@ -22,22 +22,7 @@ CATEGORIES = ("coffee & tea", "cycling", "gardening", "board games", "skincare")
 
 @pytest.fixture(scope="module")
 def catalogue() -> dict[str, dict[str, Any]]:
-    groups = by_category(load_builtin_catalogue())
-    chosen = [item for cat in CATEGORIES for item in groups[cat][:PER_CATEGORY]]
-    return {item["item_id"]: item for item in chosen}
-
-
-@pytest.fixture(scope="module")
-def stack(bootstrap: str, catalogue: dict[str, dict[str, Any]],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(bootstrap, tmp_path_factory.mktemp("logs"))
-    try:
-        s.load_items(catalogue.values())
-        s.start_worker()
-        s.wait_index_size(len(catalogue))
-        yield s
-    finally:
-        s.close()
+    return pick(load_builtin_catalogue(), CATEGORIES, PER_CATEGORY)
 
 
 def user() -> str:

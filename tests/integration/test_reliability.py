@@ -14,7 +14,7 @@ from stream_apps.settings import Settings
 from stream_apps.tools.catalogue import load_builtin_catalogue
 from stream_apps.tools.privacy import forget_user
 from stream_apps.tools.processes import spawn_worker, stop_process, wait_ready
-from tests.integration.harness import Stack, TopicCollector
+from tests.integration.harness import Stack, TopicCollector, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -63,13 +63,13 @@ def test_inactive_users_are_evicted_and_active_ones_kept(tmp_path: Path) -> None
             s.wait_index_size(len(ITEMS))
             s.recommendation_for(s.send_event("click", "dormant", item_id="sku-00001"))
             # "active" keeps acting, "dormant" does not: only the latter outlives the TTL.
-            deadline = time.monotonic() + 40
+            deadline = time.monotonic() + 60
             while s.user("dormant")["known_user"] and time.monotonic() < deadline:
-                s.recommendation_for(s.send_event("click", "active", item_id="sku-00002"))
-                time.sleep(1.0)
+                s.recommendation_for(s.send_event("click", "active", item_id="sku-00002"), timeout=60)
+                time.sleep(1.0)  # paced on purpose: "active" acts once a second, well inside the TTL
             assert not s.user("dormant")["known_user"]
             assert s.user("active")["known_user"]
-            evicted = audit.wait_for(lambda m: m.get("action") == "evict", timeout=10)
+            evicted = audit.wait_for(lambda m: m.get("action") == "evict", timeout=30)
             assert evicted["users"] >= 1 and evicted["ttl_s"] == 6
         finally:
             audit.stop()
@@ -80,6 +80,8 @@ def test_a_backfill_of_year_old_events_keeps_its_users(tmp_path: Path) -> None:
     """Issue #12: history from a year ago, produced now, is not evicted at the next sweep."""
     with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
         s = Stack(broker.bootstrap_servers, tmp_path)
+        control = TopicCollector(s.settings, s.names.control)
+        control.start()
         try:
             s.load_items(ITEMS)
             # Default TTL (90 days), a sweep every second: the old clock-vs-ts rule evicts
@@ -93,13 +95,24 @@ def test_a_backfill_of_year_old_events_keeps_its_users(tmp_path: Path) -> None:
                 last = s.send_event("click", users[n % len(users)],
                                     item_id=ITEMS[(n * 7) % len(ITEMS)]["item_id"],
                                     ts=year_ago + n * 3600.0)
-            s.recommendation_for(last)
-            time.sleep(4)  # several sweeps
+            s.recommendation_for(last, timeout=60)
+
+            def sweeps() -> int:
+                return sum(1 for m in control.snapshot() if isinstance(m, dict) and m.get("op") == "sweep")
+
+            # Several sweeps of every partition after the users' events (a timer's rounds
+            # come late on a loaded machine: counted, not slept for). A partition's control
+            # messages are read in order, so the fourth round's arrival means the worker
+            # has had three rounds to read.
+            before = sweeps()
+            wait_until(lambda: sweeps() >= before + 4 * s.settings.partitions, 60,
+                       lambda: f"four rounds of sweeps ({sweeps() - before} sweeps)")
             for user in users:
                 body = s.user(user)
                 assert body["known_user"], user
                 assert body["items"], user
         finally:
+            control.stop()
             s.close()
 
 

@@ -92,7 +92,7 @@ def _stalled_partitions(procs: dict[int, Any], topics: set[str]) -> dict[tuple[i
     """Assigned event partitions nobody reads: never fetched (no high watermark known), or
     behind the high watermark without moving for a few seconds."""
     first = _event_partitions(procs, topics)
-    time.sleep(3.0)
+    time.sleep(3.0)  # an observation window on purpose: "not moving" is measured over time (diagnosis only)
     second = _event_partitions(procs, topics)
     return {key: row for key, row in second.items()
             if row[0] is None or (row[1] is not None and row[0] > row[1] and first.get(key) == row)}

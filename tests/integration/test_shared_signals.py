@@ -119,7 +119,7 @@ class Deployment:
         for n in range(self.workers):
             port = free_port()
             self.procs[port] = spawn_worker(self.settings, port, self.tmp_path / f"{self.settings.topic_prefix}{n}.log")
-            time.sleep(1.0)
+            time.sleep(1.0)  # staggered on purpose (like test_scale_out): the joins fall into few rebalances
         for port, proc in self.procs.items():
             body = wait_ready(port, proc, timeout=120)
             deadline = time.monotonic() + 180

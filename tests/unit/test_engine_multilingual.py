@@ -7,6 +7,8 @@ English search a Chinese one.
 
 from __future__ import annotations
 
+import pytest
+
 from engine.catalog import Catalog
 from engine.config import IndexConfig, InterestConfig, RecommendConfig
 from engine.encoder_onnx import OnnxTransformerEncoder, UseMultilingualEncoder
@@ -18,6 +20,9 @@ from engine.recommend import recommend
 from stream_apps.tools.bench_encoders import load_retrieval_set, retrieval_scores
 
 T0 = 1_732_262_400.0
+# Loading USE multilingual and encoding the retrieval set take 10-30 s: `make test`, not `make unit`.
+pytestmark = pytest.mark.slow
+
 ICFG = InterestConfig()
 RCFG = RecommendConfig(k=5, mmr_strength=0.0, explore_share=0.0)
 
