@@ -140,13 +140,18 @@ class Stack:
         return int(body.get("index_items", 0)) if isinstance(body, dict) else 0
 
     def wait_index_size(self, expected: int, timeout: float = 120.0, exact: bool = False) -> None:
-        deadline = time.monotonic() + timeout
+        """Wait until the worker's index holds ``expected`` items. ``timeout`` counts from the
+        last growth: encoding a catalogue on a machine loaded by other work is slow, not stuck."""
+        deadline, last = time.monotonic() + timeout, -1
         while time.monotonic() < deadline:
             size = self.index_size()
             if size == expected or (size > expected and not exact):
                 return
+            if size > last:
+                last, deadline = size, max(deadline, time.monotonic() + timeout)
             time.sleep(0.2)
-        raise AssertionError(f"index has {self.index_size()} items, expected {expected}")
+        raise AssertionError(f"index has {self.index_size()} items, expected {expected}; "
+                             f"no growth for {timeout:.0f}s")
 
     def close(self) -> None:
         self.stop_worker()
