@@ -60,8 +60,13 @@ def get_json(url: str, timeout: float = 2.0) -> tuple[int, Any]:
 
 def wait_ready(web_port: int, proc: subprocess.Popen[bytes] | None, timeout: float = 120.0,
                on_poll: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Poll ``/health`` until the worker says ready; returns that health body."""
+    """Poll ``/health`` until the worker says ready; returns that health body.
+
+    ``timeout`` counts from the last visible progress, not from the start: a worker still
+    reading a large catalogue (``index_items`` growing) on a busy machine is slow, not stuck.
+    """
     deadline = time.monotonic() + timeout
+    indexed = -1
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise WorkerFailed(f"the worker exited with code {proc.returncode} before it was ready")
@@ -71,8 +76,11 @@ def wait_ready(web_port: int, proc: subprocess.Popen[bytes] | None, timeout: flo
                 on_poll(body)
             if status == 200 and body.get("ready"):
                 return body
+            if int(body.get("index_items") or 0) > indexed:
+                indexed = int(body.get("index_items") or 0)
+                deadline = max(deadline, time.monotonic() + timeout / 2)
         time.sleep(0.25)
-    raise WorkerFailed(f"the worker on port {web_port} was not ready within {timeout:.0f}s")
+    raise WorkerFailed(f"the worker on port {web_port} was not ready within {timeout:.0f}s of its last progress")
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0, kill: bool = False) -> int:

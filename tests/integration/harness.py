@@ -157,14 +157,25 @@ class Stack:
         _, body = get_json(f"http://127.0.0.1:{self.web_port}/health")
         return int(body.get("index_items", 0)) if isinstance(body, dict) else 0
 
-    def wait_index_size(self, expected: int, timeout: float = 300.0, exact: bool = False) -> None:
-        # 300 s: at a load average of 10 on two cores a worker encoded 1,091 of 1,200 items in 120 s.
-        def reached() -> bool:
-            size = self.index_size()
-            return size == expected or (size > expected and not exact)
+    def wait_index_size(self, expected: int, timeout: float = 120.0, exact: bool = False) -> None:
+        """Wait until the worker's index holds ``expected`` items. ``timeout`` counts from the
+        last growth: encoding a catalogue on a machine loaded by other work is slow, not stuck
+        (at a load average of 10 a worker encoded 1,091 of 1,200 items in 120 s)."""
+        last = {"size": -1, "at": time.monotonic()}
 
-        wait_until(reached, timeout, lambda: f"{'exactly ' if exact else ''}{expected} items in the index "
-                   f"(has {self.index_size()})", interval=0.2)
+        def reached_or_stalled() -> bool:
+            size, now = self.index_size(), time.monotonic()
+            if size == expected or (size > expected and not exact):
+                return True
+            if size > last["size"]:
+                last.update(size=size, at=now)
+            return now - last["at"] > timeout
+
+        wait_until(reached_or_stalled, 3600.0, "the index to fill", interval=0.2)
+        size = self.index_size()
+        if not (size == expected or (size > expected and not exact)):
+            raise AssertionError(f"{'exactly ' if exact else ''}{expected} items in the index: has {size}, "
+                                 f"no growth for {timeout:.0f}s")
 
     def close(self) -> None:
         self.stop_worker()

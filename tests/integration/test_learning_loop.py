@@ -135,6 +135,9 @@ def model_version_of(web_port: int) -> int:
     return int(float(match.group(1)))
 
 
+# Minutes of simulated traffic by design (learn, then measure both arms side by side); on
+# two cores shared with other work, encoding the catalogue alone can take minutes.
+@pytest.mark.timeout(900)
 def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it(tmp_path: Path) -> None:
     items = small_catalogue(per_category=80, categories=15)
     with EmbeddedBroker(port=free_port(), log_path=tmp_path / "tansu.log") as broker:
@@ -206,6 +209,7 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             stack.close()
 
 
+@pytest.mark.timeout(900)
 def test_sixty_users_get_a_first_version_within_two_minutes_of_the_first_feedback(tmp_path: Path) -> None:
     """The issue's criterion, with the default learning settings (only a small control
     group): 60 simulated users click items of their hidden favourite categories and ignore
@@ -220,7 +224,7 @@ def test_sixty_users_get_a_first_version_within_two_minutes_of_the_first_feedbac
         try:
             stack.load_items(items)
             stack.start_worker(env={"STREAMREC_CONTROL_SHARE": "0.05"})
-            stack.wait_index_size(len(items), timeout=300)  # encoding 1,200 items on a busy machine
+            stack.wait_index_size(len(items))  # its timeout counts from the last growth
             loop.start()
             first = models.wait_for(lambda m: isinstance(m, dict) and m["version"] >= 1, timeout=240)
             published = time.monotonic()

@@ -138,6 +138,7 @@ def _recommendations_for(collector: TopicCollector, topic: str, event_ids: set[s
                          f"within {timeout:.0f}s, e.g. {missing[:5]}")
 
 
+@pytest.mark.timeout(600)  # three worker starts and a takeover on two shared cores
 def test_three_workers_share_the_partitions_and_survive_a_killed_one(
         bootstrap: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Faust keeps a data directory in the working directory: keep it out of the checkout.
