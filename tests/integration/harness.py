@@ -161,21 +161,17 @@ class Stack:
         """Wait until the worker's index holds ``expected`` items. ``timeout`` counts from the
         last growth: encoding a catalogue on a machine loaded by other work is slow, not stuck
         (at a load average of 10 a worker encoded 1,091 of 1,200 items in 120 s)."""
-        last = {"size": -1, "at": time.monotonic()}
-
-        def reached_or_stalled() -> bool:
+        last_size, last_growth = -1, time.monotonic()
+        while True:
             size, now = self.index_size(), time.monotonic()
             if size == expected or (size > expected and not exact):
-                return True
-            if size > last["size"]:
-                last.update(size=size, at=now)
-            return now - last["at"] > timeout
-
-        wait_until(reached_or_stalled, 3600.0, "the index to fill", interval=0.2)
-        size = self.index_size()
-        if not (size == expected or (size > expected and not exact)):
-            raise AssertionError(f"{'exactly ' if exact else ''}{expected} items in the index: has {size}, "
-                                 f"no growth for {timeout:.0f}s")
+                return
+            if size > last_size:
+                last_size, last_growth = size, now
+            elif now - last_growth > timeout:
+                raise AssertionError(f"{'exactly ' if exact else ''}{expected} items in the index: "
+                                     f"has {size}, no growth for {timeout:.0f}s")
+            time.sleep(0.2)
 
     def close(self) -> None:
         self.stop_worker()
