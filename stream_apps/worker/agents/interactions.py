@@ -29,7 +29,7 @@ from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
 from stream_apps.worker.learning import note_action
 from stream_apps.worker.serving import PageAsk, serve_pages
-from stream_apps.worker.signals import learn_signals
+from stream_apps.worker.signals import IncrementsOutbox, learn_signals
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +48,14 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
         async for events in stream.take_events(settings.batch_max_events, within=settings.batch_window_ms / 1000):
             started = time.perf_counter()
             batch = UserBatch(user_state, settings.coalesce_user_events)
+            outbox = IncrementsOutbox()
             # Learning writes the co-visitation and trending counts that a ranking job (an
             # HTTP request's page) reads in the ranking thread: not at the same time.
             async with ctx.index_lock:
                 for event in events:
-                    await take_event(ctx, batch, event, rekey_topics, dead_letter_topic)
+                    await take_event(ctx, batch, event, rekey_topics, dead_letter_topic, outbox)
+                if ctx.signals is not None:
+                    outbox.flush(ctx.signals)
             batch.write_states()  # one changelog record per changed user, before their pages go out
             messages = await serve_pages(ctx, [p.ask() for p in batch.pages])
             for page, message in zip(batch.pages, messages):
@@ -143,7 +146,7 @@ class UserBatch:
 
 
 async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_topics: dict[str, Any],
-                     dead_letter_topic: Any) -> None:
+                     dead_letter_topic: Any, outbox: IncrementsOutbox | None = None) -> None:
     """Parse one event and apply it to its user's state in ``batch`` (bad input goes to
     dead-letter, a wrong key is re-produced), then carry out what
     :func:`engine.step.handle_event` decided."""
@@ -178,7 +181,7 @@ async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_top
         if effects.feedback:
             ctx.feedback.action(*effects.feedback, now)
         if effects.learn:  # against the state before the event: its recent items co-occur
-            learn_signals(ctx, state, parsed, ctx.interest_config, event.message)
+            learn_signals(ctx, state, parsed, ctx.interest_config, event.message, outbox)
             note_action(ctx, parsed)  # the item model's log, categories, next-event labels
     if new_state is not None:
         batch.put(parsed.user_id, new_state, event)
