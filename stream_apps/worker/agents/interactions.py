@@ -6,10 +6,11 @@ them and no repartition topic is needed. An event whose Kafka key is not its
 partition) instead of being processed on the wrong one.
 
 Events are taken in micro-batches (``batch_max_events``, waiting at most
-``batch_window_ms``): each is applied to its user's state in arrival order, each changed
+``batch_window_ms``; :func:`stream_apps.kafka.batches.take_batches` takes the next batch
+while one is handled): each is applied to its user's state in arrival order, each changed
 state is written to the table once, and the batch's pages are ranked together
-(:func:`stream_apps.worker.serving.serve_pages`). Faust acks a batch's events when the
-next batch is taken, after their recommendations were sent, so a crash mid-batch
+(:func:`stream_apps.worker.serving.serve_pages`). A batch's events are acked once it was
+handled, after their recommendations were sent, so a crash mid-batch
 replays the batch and ``event_id`` dedup keeps the state exact.
 """
 
@@ -24,6 +25,7 @@ from engine.events import Impression, Interaction, parse_event
 from engine.interests import UserState, deserialize_state, serialize_state
 from engine.step import handle_event
 from stream_apps.codecs import dumps, loads
+from stream_apps.kafka.batches import take_batches
 from stream_apps.kafka.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
@@ -45,7 +47,7 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
     async def interactions(stream: Any) -> None:
         if ctx.catalog_loaded is not None:
             await ctx.catalog_loaded.wait()  # recommending from half a catalogue helps nobody
-        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_window_ms / 1000):
+        async for events in take_batches(stream, settings.batch_max_events, settings.batch_window_ms / 1000):
             started = time.perf_counter()
             batch = UserBatch(user_state, settings.coalesce_user_events)
             outbox = IncrementsOutbox()
