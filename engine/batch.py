@@ -203,9 +203,31 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
     if collab.item_model is not None and history:
         model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
-        model_top = _top_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
+        model_top = _best_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
     return _Prepared(request, excluded, view, ctx, fetch, per_source, user_categories, probes, recent,
                      covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top)
+
+
+def _best_allowed(ids: Sequence[str], scores: NDArray[np.floating], n: int,
+                  excluded: Collection[str]) -> list[str]:
+    """:func:`engine.recommend._top_allowed`'s answer from a partial sort (the item model
+    scores every item it knows, thousands, for every request): the first ``n`` allowed
+    are among the ``n + |excluded|`` best, widened to every score tied with the last."""
+    want = n + len(excluded)
+    values = np.asarray(scores)
+    if want >= len(ids) or want <= 0:
+        return _top_allowed(ids, values, n, excluded)
+    cut = values[np.argpartition(-values, want - 1)[:want]].min()
+    if not np.isfinite(cut):
+        return _top_allowed(ids, values, n, excluded)
+    part = np.flatnonzero(values >= cut)  # index order: a stable sort breaks ties by index
+    out: list[str] = []
+    for j in part[np.argsort(-values[part], kind="stable")].tolist():
+        if values[j] <= 0 or len(out) == n:
+            break
+        if ids[j] not in excluded:
+            out.append(ids[j])
+    return out
 
 
 def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]]:
