@@ -15,13 +15,14 @@ was ranked in.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.catalog import Catalog
+from engine.catalog import Catalog, ItemInfo
 from engine.config import InterestConfig, RecommendConfig
 from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, search_intent
 from engine.index import HnswIndex
@@ -32,7 +33,6 @@ from engine.recommend import (
     Collaborative,
     Page,
     Recommended,
-    _category_popularity,
     _cold_start,
     _covisit_source,
     _fresh,
@@ -43,6 +43,7 @@ from engine.recommend import (
     _top_categories,
     _view_or_last_items,
 )
+from engine.trending import Trending
 from engine.types import Matrix, Vector
 
 __all__ = ["PageRequest", "recommend_batch"]
@@ -133,9 +134,11 @@ def recommend_batch(
                                             [prepared[n].excluded for n in rows])
             trending.update(zip(rows, tops))
     fresh = _fresh(catalog, now, config)
+    category_ranks = _CategoryRanks(collab.categories, now, config.category_candidates, prepared.values())
     ranked: dict[int, _Ranked] = {}
     for n, prep in prepared.items():
-        got = _candidates(prep, catalog, now, collab, semantic[n], trending.get(n, []), fresh, config)
+        got = _candidates(prep, catalog, now, collab, semantic[n], trending.get(n, []), fresh, config,
+                          category_ranks)
         if got is None:
             pages[n] = Page([])
         else:
@@ -200,9 +203,31 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
     if collab.item_model is not None and history:
         model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
-        model_top = _top_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
+        model_top = _best_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
     return _Prepared(request, excluded, view, ctx, fetch, per_source, user_categories, probes, recent,
                      covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top)
+
+
+def _best_allowed(ids: Sequence[str], scores: NDArray[np.floating], n: int,
+                  excluded: Collection[str]) -> list[str]:
+    """:func:`engine.recommend._top_allowed`'s answer from a partial sort (the item model
+    scores every item it knows, thousands, for every request): the first ``n`` allowed
+    are among the ``n + |excluded|`` best, widened to every score tied with the last."""
+    want = n + len(excluded)
+    values = np.asarray(scores)
+    if want >= len(ids) or want <= 0:
+        return _top_allowed(ids, values, n, excluded)
+    cut = values[np.argpartition(-values, want - 1)[:want]].min()
+    if not np.isfinite(cut):
+        return _top_allowed(ids, values, n, excluded)
+    part = np.flatnonzero(values >= cut)  # index order: a stable sort breaks ties by index
+    out: list[str] = []
+    for j in part[np.argsort(-values[part], kind="stable")].tolist():
+        if values[j] <= 0 or len(out) == n:
+            break
+        if ids[j] not in excluded:
+            out.append(ids[j])
+    return out
 
 
 def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]]:
@@ -224,9 +249,54 @@ def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]
     return [list(f) for f in found]
 
 
+class _CategoryRanks:
+    """Each category's popularity ranking, once per batch instead of once per request
+    and category: a request's top ``k`` not excluded are the first ``k`` not excluded of
+    a ranking ``k + |excluded|`` long (the order, by count then id, is total), as in
+    :meth:`engine.trending.Trending.top_many`. Also each category's best count (the
+    scale of ``category_pop``)."""
+
+    def __init__(self, categories: Trending | None, now: float, k: int, prepared: Iterable[_Prepared]) -> None:
+        self.categories, self.now, self.k = categories, now, k
+        self._width: dict[str, int] = {}
+        for prep in prepared:
+            for c in prep.user_categories:
+                self._width[c] = max(self._width.get(c, 0), k + len(prep.excluded))
+        self._ranked: dict[str, tuple[list[str], NDArray[np.float32]]] = {}
+
+    def _ranking(self, c: str) -> tuple[list[str], NDArray[np.float32]]:
+        if c not in self._ranked:
+            assert self.categories is not None
+            width = max(self._width.get(c, self.k), 1)
+            self._ranked[c] = self.categories.top(c, width, self.now, fill_global=False)
+        return self._ranked[c]
+
+    def top(self, c: str, excluded: Collection[str]) -> list[str]:
+        """``categories.top(c, k, now, exclude=excluded, fill_global=False)``'s ids."""
+        if self.k == 0:
+            return []
+        return [i for i in self._ranking(c)[0] if i not in excluded][:self.k]
+
+    def best(self, c: str) -> NDArray[np.float32]:
+        """``categories.top(c, 1, now, fill_global=False)``'s scores."""
+        return self._ranking(c)[1][:1]
+
+    def popularity(self, user_categories: Mapping[str, float], candidates: Sequence[str]) -> NDArray[np.float32] | None:
+        """:func:`engine.recommend._category_popularity` with the batch's best counts."""
+        if self.categories is None or not user_categories:
+            return None
+        out = np.zeros(len(candidates), dtype=np.float32)
+        for c, share in user_categories.items():
+            scores = self.categories.scores(candidates, c, self.now)
+            best = self.best(c)
+            if len(best) and best[0] > 0:
+                out = np.maximum(out, share * scores / best[0])
+        return out
+
+
 def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collaborative,
                 semantic: list[str], trending: list[str], fresh: list[str],
-                config: RecommendConfig) -> _Ranked | None:
+                config: RecommendConfig, category_ranks: _CategoryRanks) -> _Ranked | None:
     covisit_ids, covisit_total, shown = prep.covisit_ids, prep.covisit_total, prep.request.shown
     by_source = {
         "semantic": semantic,
@@ -234,34 +304,41 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         "trending": trending,
         "fresh": fresh,
         "itemmodel": prep.model_top,
-        "category": [i for c in prep.user_categories for i in collab.categories.top(
-            c, config.category_candidates, now, exclude=prep.excluded, fill_global=False)[0]]
+        "category": [i for c in prep.user_categories for i in category_ranks.top(c, prep.excluded)]
         if collab.categories is not None else [],
     }
     merged, bits = merge_sources(by_source)
-    keep = [row for row, item_id in enumerate(merged)
-            if item_id not in prep.excluded and (info := catalog.get(item_id)) is not None and info.available]
+    keep: list[int] = []
+    infos: list[ItemInfo] = []
+    excluded = prep.excluded
+    for row, item_id in enumerate(merged):  # one catalogue lookup per candidate
+        if item_id not in excluded and (info := catalog.get(item_id)) is not None and info.available:
+            keep.append(row)
+            infos.append(info)
     if not keep:
         return None
     candidates = [merged[row] for row in keep]
-    infos = [catalog.get(i) for i in candidates]
+    n = len(candidates)
     vectors = catalog.index.vectors(candidates)
-    column = {item_id: j for j, item_id in enumerate(covisit_ids)}
-    covisit = np.array([covisit_total[column[c]] if c in column else 0.0 for c in candidates])
+    column = dict(zip(covisit_ids, range(len(covisit_ids))))
+    covisit = np.zeros(n)
+    if len(covisit_total):  # a gather instead of a lookup per candidate: the same values
+        at = np.fromiter(map(column.get, candidates, repeat(-1, n)), dtype=np.intp, count=n)
+        covisit = np.where(at >= 0, covisit_total[at], 0.0)
     if covisit.max(initial=0.0) > 0:
         covisit = covisit / covisit.max()
     scene = prep.request.scene
     signals = CandidateSignals(
         covisit=covisit,
         trending=(collab.trending.scores(candidates, scene, now) if collab.trending is not None
-                  else np.zeros(len(candidates))),
-        age_s=np.array([now - info.added_ts for info in infos if info is not None]),
-        fatigue=np.array([shown.get(c, 0.0) for c in candidates]),
+                  else np.zeros(n)),
+        age_s=np.array([now - info.added_ts for info in infos]),
+        fatigue=np.array([shown.get(c, 0.0) for c in candidates]) if shown else np.zeros(n),
         sources=bits[keep],
-        categories=[info.categories for info in infos if info is not None],
+        categories=[info.categories for info in infos],
         item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
         popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
-        category_pop=_category_popularity(collab.categories, prep.user_categories, candidates, now),
+        category_pop=category_ranks.popularity(prep.user_categories, candidates),
     )
     features = build_features(prep.ctx, vectors, signals)
     return _Ranked(prep, candidates, covisit, column, signals, vectors, features)

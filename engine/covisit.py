@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import orjson
@@ -223,23 +224,26 @@ class Covisitation:
         ``(len(item_ids), n_neighbours)`` of scores before summing over query items."""
         if weights is not None and len(weights) != len(item_ids):
             raise InvalidEvent(f"weights has {len(weights)} entries for {len(item_ids)} item_ids")
-        column: dict[str, int] = {}
         rows_idx: list[NDArray[np.intp]] = []
-        cols_idx: list[int] = []
+        row_keys: list[list[str]] = []
         values: list[NDArray[np.float64]] = []
         for r, item_id in enumerate(item_ids):
             row = self._rows.get(item_id)
             if row is None:
                 continue
             keys, decayed = row.items_at(now)  # one pass per row: this runs for every page served
-            cols_idx.extend([column.setdefault(key, len(column)) for key in keys])
+            row_keys.append(keys)
             rows_idx.append(np.full(len(keys), r, dtype=np.intp))
             values.append(decayed)
-        ids = list(column)
+        # Neighbours in first-seen order, and each key's column, in C-level passes.
+        ids = list(dict.fromkeys(chain.from_iterable(row_keys)))
         matrix = np.zeros((len(item_ids), len(ids)), dtype=np.float64)
-        if not cols_idx:
+        if not ids:
             return ids, matrix
-        matrix[np.concatenate(rows_idx), np.asarray(cols_idx, dtype=np.intp)] = np.concatenate(values)
+        column = dict(zip(ids, range(len(ids))))
+        n_keys = sum(len(keys) for keys in row_keys)
+        cols_idx = np.fromiter(map(column.__getitem__, chain.from_iterable(row_keys)), dtype=np.intp, count=n_keys)
+        matrix[np.concatenate(rows_idx), cols_idx] = np.concatenate(values)
         if self.config.normalise:
             s = self.config.smoothing
             m_query = self._mass.scores(list(item_ids), now) + s

@@ -76,13 +76,17 @@ def mmr(
     if k < 0:
         raise InvalidEvent(f"k must be >= 0, got {k!r}")
     picked: list[int] = []
-    available = np.ones(n, dtype=bool)
+    taken = np.zeros(n, dtype=bool)
+    left = n
     max_sim = np.full(n, 0.0)  # no penalty before the first pick
+    relevance_part = (1.0 - strength) * rel  # the same products each step: computed once
     per_category: dict[str, int] = {}
-    while len(picked) < k and available.any():
-        gain = np.where(available, (1.0 - strength) * rel - strength * max_sim, -np.inf)
-        best = int(np.argmax(gain))
-        available[best] = False
+    while len(picked) < k and left:
+        gain = relevance_part - strength * max_sim
+        gain[taken] = -np.inf
+        best = int(gain.argmax())
+        taken[best] = True
+        left -= 1
         if categories is not None and max_per_category is not None:
             cats = set(categories[best])
             if any(per_category.get(c, 0) >= max_per_category for c in cats):

@@ -28,7 +28,7 @@ def note_action(ctx: WorkerContext, parsed: Interaction) -> None:
     ctx.refits.record(parsed.user_id, parsed.item_id, parsed.ts)
     info = ctx.catalog.get(parsed.item_id) if ctx.catalog is not None else None
     if info is not None:
-        learn_categories(ctx.collaborative, info.categories, parsed, ctx.settings.interest_config())
+        learn_categories(ctx.collaborative, info.categories, parsed, ctx.interest_config)
     ctx.last_event_ts = max(ctx.last_event_ts, parsed.ts)
     # Next-event labels are for deployments without impressions: once impressions arrive,
     # the pages' own feedback is the label (mixing both cost the closed-loop test its lift:

@@ -44,12 +44,35 @@ class SharedSignals:
                 "behind": behind, "caught_up": self.caught_up, "messages_sent": self.sent}
 
 
+class IncrementsOutbox:
+    """A batch's increments by destination partition, sent as one message per partition
+    (at most ``max_events`` events each) instead of one per event and partition: the
+    aggregator then reads and writes each touched row once per message, not once per
+    event. Entries keep their call order, so a source's offsets stay increasing."""
+
+    def __init__(self, max_events: int = 64) -> None:
+        self.max_events = max_events
+        self._by_partition: dict[int, list[tuple[str, int, str | None, float, dict[str, Any]]]] = {}
+
+    def add(self, partition: int, entry: tuple[str, int, str | None, float, dict[str, Any]]) -> None:
+        self._by_partition.setdefault(partition, []).append(entry)
+
+    def flush(self, shared: SharedSignals) -> None:
+        for partition, entries in sorted(self._by_partition.items()):
+            for start in range(0, len(entries), self.max_events):
+                value = dumps(increments_message(entries[start:start + self.max_events]))
+                shared.increments_topic.send_soon(key=None, value=value, partition=partition)
+                shared.sent += 1
+        self._by_partition.clear()
+
+
 def learn_signals(ctx: Any, state: UserState | None, event: Interaction, interest_config: Any,
-                  message: Any = None) -> None:
+                  message: Any = None, outbox: IncrementsOutbox | None = None) -> None:
     """Learn one new interaction: shared (send increments) or local, per ``shared_signals``.
 
     ``message`` is the Kafka message the event came in (topic, partition, offset: what
-    makes the increments exactly-once); default: Faust's current event's message.
+    makes the increments exactly-once); default: Faust's current event's message. With
+    ``outbox`` the increments wait there for the batch's :meth:`IncrementsOutbox.flush`.
     """
     shared: SharedSignals | None = ctx.signals
     if shared is None:
@@ -70,6 +93,10 @@ def learn_signals(ctx: Any, state: UserState | None, event: Interaction, interes
     by_partition: dict[int, dict[str, Any]] = {}
     for item_id, inc in rows.items():
         by_partition.setdefault(partition_for(item_id, shared.partitions), {})[item_id] = inc
+    if outbox is not None:
+        for partition, part in by_partition.items():
+            outbox.add(partition, (source, offset, event.event_id, event.ts, part))
+        return
     for partition, part in sorted(by_partition.items()):
         value = dumps(increments_message([(source, offset, event.event_id, event.ts, part)]))
         # send_soon: buffered like Faust's own changelog writes, in call order per partition.

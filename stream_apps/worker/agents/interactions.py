@@ -6,10 +6,11 @@ them and no repartition topic is needed. An event whose Kafka key is not its
 partition) instead of being processed on the wrong one.
 
 Events are taken in micro-batches (``batch_max_events``, waiting at most
-``batch_window_ms``): each is applied to its user's state in arrival order, each changed
+``batch_window_ms``; :func:`stream_apps.kafka.batches.take_batches` takes the next batch
+while one is handled): each is applied to its user's state in arrival order, each changed
 state is written to the table once, and the batch's pages are ranked together
-(:func:`stream_apps.worker.serving.serve_pages`). Faust acks a batch's events when the
-next batch is taken, after their recommendations were sent, so a crash mid-batch
+(:func:`stream_apps.worker.serving.serve_pages`). A batch's events are acked once it was
+handled, after their recommendations were sent, so a crash mid-batch
 replays the batch and ``event_id`` dedup keeps the state exact.
 """
 
@@ -24,12 +25,13 @@ from engine.events import Impression, Interaction, parse_event
 from engine.interests import UserState, deserialize_state, serialize_state
 from engine.step import handle_event
 from stream_apps.codecs import dumps, loads
+from stream_apps.kafka.batches import take_batches
 from stream_apps.kafka.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
 from stream_apps.worker.learning import note_action
 from stream_apps.worker.serving import PageAsk, serve_pages
-from stream_apps.worker.signals import learn_signals
+from stream_apps.worker.signals import IncrementsOutbox, learn_signals
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +47,17 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
     async def interactions(stream: Any) -> None:
         if ctx.catalog_loaded is not None:
             await ctx.catalog_loaded.wait()  # recommending from half a catalogue helps nobody
-        async for events in stream.take_events(settings.batch_max_events, within=settings.batch_window_ms / 1000):
+        async for events in take_batches(stream, settings.batch_max_events, settings.batch_window_ms / 1000):
             started = time.perf_counter()
             batch = UserBatch(user_state, settings.coalesce_user_events)
+            outbox = IncrementsOutbox()
             # Learning writes the co-visitation and trending counts that a ranking job (an
             # HTTP request's page) reads in the ranking thread: not at the same time.
             async with ctx.index_lock:
                 for event in events:
-                    await take_event(ctx, batch, event, rekey_topics, dead_letter_topic)
+                    await take_event(ctx, batch, event, rekey_topics, dead_letter_topic, outbox)
+                if ctx.signals is not None:
+                    outbox.flush(ctx.signals)
             batch.write_states()  # one changelog record per changed user, before their pages go out
             messages = await serve_pages(ctx, [p.ask() for p in batch.pages])
             for page, message in zip(batch.pages, messages):
@@ -143,7 +148,7 @@ class UserBatch:
 
 
 async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_topics: dict[str, Any],
-                     dead_letter_topic: Any) -> None:
+                     dead_letter_topic: Any, outbox: IncrementsOutbox | None = None) -> None:
     """Parse one event and apply it to its user's state in ``batch`` (bad input goes to
     dead-letter, a wrong key is re-produced), then carry out what
     :func:`engine.step.handle_event` decided."""
@@ -178,7 +183,7 @@ async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_top
         if effects.feedback:
             ctx.feedback.action(*effects.feedback, now)
         if effects.learn:  # against the state before the event: its recent items co-occur
-            learn_signals(ctx, state, parsed, ctx.interest_config, event.message)
+            learn_signals(ctx, state, parsed, ctx.interest_config, event.message, outbox)
             note_action(ctx, parsed)  # the item model's log, categories, next-event labels
     if new_state is not None:
         batch.put(parsed.user_id, new_state, event)

@@ -1,0 +1,58 @@
+"""Micro-batches of a Faust stream that keep filling while the previous batch is handled.
+
+Faust's ``Stream.take_events`` stops taking events from the stream while the caller
+handles a batch, and after it waits ``within`` for the next one: a backlog then comes
+in batches of what the stream delivers in ``within`` (a few events on a loaded machine:
+3 on average in one bench run, against up to 256 asked), so the fixed cost of a batch
+(the ranking thread's hop, the sends) is paid every few events. :func:`take_batches`
+goes on taking events into the next batch while the current one is handled, up to
+``max_events`` (then the stream waits), so under a backlog each batch is as large as
+what arrived meanwhile. Acks are the same as ``take_events``': an event is acked after
+the batch it was yielded in was handled, never before.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+
+async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIterator[list[Any]]:
+    """Lists of at most ``max_events`` events: as soon as one is full, otherwise the
+    events taken within ``within_s`` (or while the previous batch was handled)."""
+    pending: list[Any] = []
+    full = asyncio.Event()
+    room = asyncio.Event()
+    room.set()
+
+    async def add(value: Any) -> Any:
+        event = stream.current_event
+        if event is None:
+            raise RuntimeError("take_batches found no current event")
+        pending.append(event)
+        if len(pending) >= max_events:
+            full.set()
+            room.clear()
+            await stream.wait(room)  # the next batch is full: hold the stream until it is taken
+        return value
+
+    stream.enable_acks = False  # acked here, once their batch was handled
+    stream.add_processor(add)
+    stream._enable_passive(aiter(stream.channel))  # as take_events: drained in the background into ``pending``
+    while not stream.should_stop:
+        if not pending:
+            await stream.wait_for_stopped(full, timeout=within_s)
+        else:  # events came in while the last batch was handled: take what else comes meanwhile
+            await asyncio.sleep(0)
+        if not pending:
+            continue
+        batch = pending[:]
+        del pending[:]
+        full.clear()
+        room.set()
+        try:
+            yield batch
+        finally:
+            for event in batch:
+                await stream.ack(event)
