@@ -23,7 +23,15 @@ from numpy.typing import NDArray
 
 from engine.catalog import Catalog
 from engine.config import InterestConfig, RecommendConfig
-from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, search_intent
+from engine.features import (
+    COLUMN,
+    CandidateSignals,
+    UserContext,
+    build_features,
+    last_category,
+    merge_sources,
+    search_intent,
+)
 from engine.index import HnswIndex
 from engine.interests import InterestView, UserState
 from engine.itemmodels import recency_weights
@@ -79,6 +87,7 @@ class _Prepared:
     covisit_total: NDArray[np.float64]
     model_scores: NDArray[np.float32] | None
     model_top: list[str]
+    last_categories: dict[str, float]  # the newest item's last category (with weight 1), if counted
 
 
 @dataclass
@@ -196,13 +205,17 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     model_scores: NDArray[np.float32] | None = None
     model_top: list[str] = []
     user_categories = _top_categories(ctx.recent_categories, config.category_sources, collab.categories)
+    newest = last_category(ctx.recent_categories)
+    last_categories = ({newest: 1.0} if newest is not None and collab.categories is not None
+                       and newest in collab.categories.scenes else {})
     had = request.had
     history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
     if collab.item_model is not None and history:
         model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
         model_top = _top_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
     return _Prepared(request, excluded, view, ctx, fetch, per_source, user_categories, probes, recent,
-                     covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top)
+                     covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top,
+                     last_categories)
 
 
 def _retrieve_all(catalog: Catalog, prepared: list[_Prepared]) -> list[list[str]]:
@@ -234,7 +247,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         "trending": trending,
         "fresh": fresh,
         "itemmodel": prep.model_top,
-        "category": [i for c in prep.user_categories for i in collab.categories.top(
+        "category": [i for c in {**prep.user_categories, **prep.last_categories} for i in collab.categories.top(
             c, config.category_candidates, now, exclude=prep.excluded, fill_global=False)[0]]
         if collab.categories is not None else [],
     }
@@ -262,6 +275,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
         popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
         category_pop=_category_popularity(collab.categories, prep.user_categories, candidates, now),
+        last_category_pop=_category_popularity(collab.categories, prep.last_categories, candidates, now),
     )
     features = build_features(prep.ctx, vectors, signals)
     return _Ranked(prep, candidates, covisit, column, signals, vectors, features)

@@ -112,13 +112,20 @@ class Trainer:
         if candidate.n < self.config.min_holdout:
             self.last_check_reason = f"holdout {candidate.n} < {self.config.min_holdout} rows"
             return None
-        if not (math.isfinite(candidate.auc)
-                and candidate.auc >= candidate.default_auc - self.config.publish_tolerance):
+        tol = self.config.publish_tolerance
+        if math.isfinite(candidate.ndcg) and math.isfinite(candidate.default_ndcg):
+            # Ranked lists held back: the page is judged by its ranking, so is the model.
+            if candidate.ndcg < candidate.default_ndcg - tol:
+                self.last_check_reason = (f"holdout NDCG@10 {candidate.ndcg:.4f} below the default's "
+                                          f"{candidate.default_ndcg:.4f}")
+                return None
+        elif not (math.isfinite(candidate.auc) and candidate.auc >= candidate.default_auc - tol):
             self.last_check_reason = (f"holdout AUC {candidate.auc:.3f} below the default's "
                                       f"{candidate.default_auc:.3f}")
             return None
         if replaced is not None and not self.ranker.should_publish(candidate, replaced):
-            self.last_check_reason = (f"not better than version {self.version}: logloss {candidate.logloss:.4f} "
+            self.last_check_reason = (f"not better than version {self.version}: NDCG@10 {candidate.ndcg:.4f} "
+                                      f"vs {replaced.ndcg:.4f}, logloss {candidate.logloss:.4f} "
                                       f"vs {replaced.logloss:.4f}, AUC {candidate.auc:.3f} vs {replaced.auc:.3f}")
             return None
         state = self.ranker.publish(after=self._newest_version)
