@@ -134,6 +134,7 @@ class RankerConfig:
     start_scale: float = 5.0
     start_bias: float = -4.0
     listwise_weight: float = 0.0  # > 0: a step trains on every pending row, whole lists
+    publish_on_ndcg: bool = True  # False: the logloss and AUC rule only
 
     def __post_init__(self) -> None:
         for name in ("lr", "decay_steps", "clip_norm", "impression_weight", "click_weight"):
@@ -444,7 +445,7 @@ class OnlineRanker:
         if current is None or current.n == 0 or not math.isfinite(current.logloss):
             return True
         tol = self.config.publish_tolerance
-        if math.isfinite(candidate.ndcg) and math.isfinite(current.ndcg):
+        if self.config.publish_on_ndcg and math.isfinite(candidate.ndcg) and math.isfinite(current.ndcg):
             return candidate.ndcg >= current.ndcg - tol
         auc_ok = not math.isfinite(current.auc) or candidate.auc >= current.auc - tol
         return candidate.logloss <= current.logloss + tol and auc_ok

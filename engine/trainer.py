@@ -113,7 +113,7 @@ class Trainer:
             self.last_check_reason = f"holdout {candidate.n} < {self.config.min_holdout} rows"
             return None
         tol = self.config.publish_tolerance
-        if math.isfinite(candidate.ndcg) and math.isfinite(candidate.default_ndcg):
+        if self.config.publish_on_ndcg and math.isfinite(candidate.ndcg) and math.isfinite(candidate.default_ndcg):
             # Ranked lists held back: the page is judged by its ranking, so is the model.
             if candidate.ndcg < candidate.default_ndcg - tol:
                 self.last_check_reason = (f"holdout NDCG@10 {candidate.ndcg:.4f} below the default's "
