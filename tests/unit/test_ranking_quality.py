@@ -99,6 +99,9 @@ def test_the_publish_rule_compares_ndcg_when_both_have_it() -> None:
     current = RankerMetrics(500, 0.40, 0.80, 0.5, ndcg=0.30)
     assert not ranker.should_publish(RankerMetrics(500, 0.30, 0.90, 0.5, ndcg=0.29), current)
     assert ranker.should_publish(RankerMetrics(500, 0.50, 0.70, 0.5, ndcg=0.2995), current)  # within tolerance
+    # Turned off, logloss and AUC decide even with lists.
+    off = OnlineRanker(RankerConfig(min_holdout=100, publish_tolerance=0.001, publish_on_ndcg=False))
+    assert off.should_publish(RankerMetrics(500, 0.30, 0.90, 0.5, ndcg=0.29), current)
     # Without lists on either side (feedback pages without a click): logloss and AUC as before.
     assert not ranker.should_publish(RankerMetrics(500, 0.50, 0.90, 0.5), RankerMetrics(500, 0.40, 0.80, 0.5))
 
