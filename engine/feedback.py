@@ -65,6 +65,10 @@ class Example:
     features: Matrix
     labels: NDArray[np.float32]
     weights: NDArray[np.float32]
+    # A next-event candidate set (True) is a ranked list, judged by its NDCG; a served
+    # page's feedback is judged by logloss and AUC (its NDCG within ten shown items cost
+    # the closed-loop test its lift as a publish rule).
+    ranked_list: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -279,7 +283,7 @@ def next_event_example(example_id: str, user_id: str, model_version: int, candid
     weights = np.full(len(order), negative_weight, np.float32)
     weights[0] = weight
     return Example(example_id, user_id, model_version, tuple(candidates[i] for i in order.tolist()),
-                   rows[order].copy(), labels, weights)
+                   rows[order].copy(), labels, weights, ranked_list=True)
 
 
 class NextEventJoin:

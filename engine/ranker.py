@@ -338,9 +338,11 @@ class OnlineRanker:
         return cfg.lr * warm / math.sqrt(1.0 + step / cfg.decay_steps)
 
     def update(self, example_ids: Sequence[str], features: Matrix, labels: NDArray[np.floating],
-               weights: NDArray[np.floating] | None = None) -> int:
+               weights: NDArray[np.floating] | None = None, ranked_list: bool = True) -> int:
         """Add examples; train on every full mini-batch of ``min_batch``. Returns the
-        number of optimizer steps taken (0 while fewer than ``min_batch`` are pending)."""
+        number of optimizer steps taken (0 while fewer than ``min_batch`` are pending).
+        ``ranked_list``: the rows of an example id are a ranked list (held back, they count
+        in the holdout's NDCG); False for a served page's feedback."""
         x = np.array(features, dtype=np.float32)  # a copy: buffers must not alias inputs
         n = len(example_ids)
         y = np.asarray(labels, dtype=np.float32).reshape(-1)
@@ -358,7 +360,8 @@ class OnlineRanker:
                 self._held_lists += 1
                 numbers[e] = self._held_lists
             self.holdout.add(x[held], y[held], w[held],
-                             np.array([numbers[e] for e, h in zip(example_ids, held.tolist()) if h], np.int64))
+                             np.array([numbers[e] for e, h in zip(example_ids, held.tolist()) if h], np.int64)
+                             if ranked_list else None)
         if (~held).any():
             lists = np.array([self._lists.setdefault(e, len(self._lists))
                               for e, h in zip(example_ids, held.tolist()) if not h], dtype=np.int64)
@@ -432,6 +435,8 @@ class OnlineRanker:
         probs = self.score(x)
         baseline = default.score(x) if default is not None else default_scores(x)
         lists = held.lists()
+        if (lists < 0).any():  # pages' feedback held back too: judged by logloss and AUC only
+            return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w))
         return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w),
                              list_ndcg(y, probs, lists), list_ndcg(y, baseline, lists))
 

@@ -86,7 +86,8 @@ class Trainer:
         self.examples += len(example.item_ids)
         # Held back by page, not by row: the rows of one page are not independent.
         page_ids = [example.rec_id] * len(example.item_ids)
-        return self.ranker.update(page_ids, example.features, example.labels, example.weights)
+        return self.ranker.update(page_ids, example.features, example.labels, example.weights,
+                                  ranked_list=example.ranked_list)
 
     @property
     def in_service(self) -> OnlineRanker | None:

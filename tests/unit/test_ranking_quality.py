@@ -109,3 +109,36 @@ def test_the_publish_rule_compares_ndcg_when_both_have_it() -> None:
 def test_listwise_weight_is_checked() -> None:
     with pytest.raises(ConfigError, match="listwise_weight"):
         RankerConfig(listwise_weight=-1.0)
+
+
+def _rows(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, N_FEATURES)).astype(np.float32)
+    y = np.zeros(n, np.float32)
+    y[::5] = 1.0
+    return x, y
+
+
+def test_holdout_ndcg_only_while_every_held_row_is_a_ranked_list() -> None:
+    """Next-event candidate sets are judged by NDCG; once a page's feedback is held back
+    too, the holdout has no NDCG and the publish rule falls back to logloss and AUC."""
+    ranker = OnlineRanker(RankerConfig(holdout_share=0.99, min_batch=10_000))  # (nearly) all held back
+    for i in range(4):
+        x, y = _rows(20, i)
+        ranker.update([f"next-{i}"] * 20, x, y, ranked_list=True)
+    assert math.isfinite(ranker.evaluate().ndcg)
+    x, y = _rows(10, 9)
+    ranker.update(["page-1"] * 10, x, y, ranked_list=False)
+    metrics = ranker.evaluate()
+    assert math.isnan(metrics.ndcg) and math.isnan(metrics.default_ndcg)
+    assert math.isfinite(metrics.auc)
+
+
+def test_ranked_list_survives_the_wire() -> None:
+    from engine.feedback import Example
+    from stream_apps.worker.model_updates import example_from_wire, example_to_wire
+
+    x, y = _rows(3, 0)
+    for ranked in (True, False):
+        example = Example("ev-1", "u1", 2, ("a", "b", "c"), x, y, np.ones(3, np.float32), ranked_list=ranked)
+        assert example_from_wire(example_to_wire(example)).ranked_list is ranked
