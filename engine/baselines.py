@@ -243,7 +243,8 @@ class StreamrecReplay:
                               scorer=scorer, had=self.refits.had(user_id) if self.refits else ())
         self._asked = (user_id, frozenset(page.candidates))
         if self.trainer is not None and page.features is not None:
-            self.next_event.served(user_id, page.candidates, page.features, len(page.items), scorer.version)
+            self.next_event.served(user_id, page.candidates, page.features, [r.item_id for r in page.items],
+                                  scorer.version)
         return [r.item_id for r in page.items]
 
     def update(self, event: Interaction) -> None:
@@ -292,6 +293,8 @@ class StreamrecReplay:
                 "ranker_holdout": len(self.trainer.ranker.holdout),
                 "ranker_holdout_auc": round(check.auc, 4) if check is not None else float("nan"),
                 "default_holdout_auc": round(check.default_auc, 4) if check is not None else float("nan"),
+                "ranker_holdout_ndcg": round(check.ndcg, 4) if check is not None else float("nan"),
+                "default_holdout_ndcg": round(check.default_ndcg, 4) if check is not None else float("nan"),
                 "ranker_last_check": self.trainer.last_check_reason,
                 "label_positives": self.next_event.positives, "label_misses": self.next_event.misses,
             })

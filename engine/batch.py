@@ -24,7 +24,15 @@ from numpy.typing import NDArray
 
 from engine.catalog import Catalog, ItemInfo
 from engine.config import InterestConfig, RecommendConfig
-from engine.features import COLUMN, CandidateSignals, UserContext, build_features, merge_sources, search_intent
+from engine.features import (
+    COLUMN,
+    CandidateSignals,
+    UserContext,
+    build_features,
+    last_category,
+    merge_sources,
+    search_intent,
+)
 from engine.index import HnswIndex
 from engine.interests import InterestView, UserState
 from engine.itemmodels import recency_weights
@@ -80,6 +88,7 @@ class _Prepared:
     covisit_total: NDArray[np.float64]
     model_scores: NDArray[np.float32] | None
     model_top: list[str]
+    last_categories: dict[str, float]  # the newest item's last category (with weight 1), if counted
 
 
 @dataclass
@@ -199,13 +208,17 @@ def _prepare(request: PageRequest, catalog: Catalog, now: float, interest_config
     model_scores: NDArray[np.float32] | None = None
     model_top: list[str] = []
     user_categories = _top_categories(ctx.recent_categories, config.category_sources, collab.categories)
+    newest = last_category(ctx.recent_categories)
+    last_categories = ({newest: 1.0} if newest is not None and collab.categories is not None
+                       and newest in collab.categories.scenes else {})
     had = request.had
     history = list(had) if len(had) > len(state.recent_items) else list(state.recent_items)
     if collab.item_model is not None and history:
         model_scores = collab.item_model.scores(history, recency_weights(len(history), config.item_model_decay))
         model_top = _best_allowed(collab.item_model.item_ids, model_scores, per_source, excluded)
     return _Prepared(request, excluded, view, ctx, fetch, per_source, user_categories, probes, recent,
-                     covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top)
+                     covisit_ids, covisit_matrix, covisit_matrix.sum(axis=0), model_scores, model_top,
+                     last_categories)
 
 
 def _best_allowed(ids: Sequence[str], scores: NDArray[np.floating], n: int,
@@ -260,7 +273,7 @@ class _CategoryRanks:
         self.categories, self.now, self.k = categories, now, k
         self._width: dict[str, int] = {}
         for prep in prepared:
-            for c in prep.user_categories:
+            for c in {**prep.user_categories, **prep.last_categories}:
                 self._width[c] = max(self._width.get(c, 0), k + len(prep.excluded))
         self._ranked: dict[str, tuple[list[str], NDArray[np.float32]]] = {}
 
@@ -304,7 +317,8 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         "trending": trending,
         "fresh": fresh,
         "itemmodel": prep.model_top,
-        "category": [i for c in prep.user_categories for i in category_ranks.top(c, prep.excluded)]
+        "category": [i for c in {**prep.user_categories, **prep.last_categories}
+                     for i in category_ranks.top(c, prep.excluded)]
         if collab.categories is not None else [],
     }
     merged, bits = merge_sources(by_source)
@@ -339,6 +353,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
         item_model=_relative_model_scores(collab.item_model, prep.model_scores, candidates),
         popularity=collab.covisit.masses(candidates, now) if collab.covisit is not None else None,
         category_pop=category_ranks.popularity(prep.user_categories, candidates),
+        last_category_pop=category_ranks.popularity(prep.last_categories, candidates),
     )
     features = build_features(prep.ctx, vectors, signals)
     return _Ranked(prep, candidates, covisit, column, signals, vectors, features)

@@ -29,6 +29,9 @@ log_popularity      ``log1p`` of the item's decayed interaction mass (all time, 
 category_pop        popularity in the user's categories: the largest, over the user's top
                     categories the item is in, of the category's share of the user's recent
                     items times the item's popularity in it relative to the category's best
+last_category_pop   popularity in the last category of the user's newest item (the most
+                    specific one, e.g. a sub-category: "more like what you just viewed")
+                    relative to that category's best; 0 for items outside it
 ==================  =========================================================
 
 :func:`default_scores` is the hand-set ranking (cosine to the blended vector, averaged with
@@ -63,7 +66,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"scene_{s}" for s in (*SCENES, "other")),
     "hour_sin", "hour_cos", "dow_sin", "dow_cos",
     *(f"src_{s}" for s in SOURCES),
-    "item_model", "log_popularity", "category_pop",
+    "item_model", "log_popularity", "category_pop", "last_category_pop",
 )
 N_FEATURES = len(FEATURE_NAMES)
 COLUMN: Mapping[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
@@ -106,6 +109,19 @@ def category_affinity(recent_categories: Sequence[Sequence[str]],
             sharing = len(empty.union(*(holders.get(c, empty) for c in cats)))
         out[row] = sharing / len(recent_categories)
     return out
+
+
+def last_category(recent_categories: Sequence[Sequence[str]]) -> str | None:
+    """The last (most specific) category of the newest recent item, ``None`` without one.
+
+    >>> last_category([("books", "poetry"), ("tea", "green tea")])
+    'green tea'
+    >>> last_category([("tea",), ()]) is None
+    True
+    """
+    if not recent_categories or not recent_categories[-1]:
+        return None
+    return str(recent_categories[-1][-1])
 
 
 def search_intent(state: UserState, now: float, interest_config: InterestConfig,
@@ -163,6 +179,7 @@ class CandidateSignals:
     item_model: NDArray[np.floating] | None = None  # relative to the best candidate; None: zeros
     popularity: NDArray[np.floating] | None = None  # decayed interaction mass; None: zeros
     category_pop: NDArray[np.floating] | None = None  # popularity in the user's categories; None: zeros
+    last_category_pop: NDArray[np.floating] | None = None  # ... in the newest item's last category
 
 
 def _time_features(now: float, utc_offset_s: float) -> list[float]:
@@ -216,7 +233,8 @@ def build_features(ctx: UserContext, item_vectors: Matrix, signals: CandidateSig
     for name, bit in SOURCE_BITS.items():
         out[:, COLUMN[f"src_{name}"]] = (sources & bit) > 0
     for name, column, transform in (("item_model", "item_model", None), ("popularity", "log_popularity", np.log1p),
-                                    ("category_pop", "category_pop", None)):
+                                    ("category_pop", "category_pop", None),
+                                    ("last_category_pop", "last_category_pop", None)):
         values = getattr(signals, name)
         if values is None:
             continue

@@ -65,6 +65,10 @@ class Example:
     features: Matrix
     labels: NDArray[np.float32]
     weights: NDArray[np.float32]
+    # A next-event candidate set (True) is a ranked list, judged by its NDCG; a served
+    # page's feedback is judged by logloss and AUC (its NDCG within ten shown items cost
+    # the closed-loop test its lift as a publish rule).
+    ranked_list: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.item_ids)
@@ -229,6 +233,7 @@ class _CandidateSet:
     model_version: int
     item_ids: tuple[str, ...]
     features: Matrix
+    page: int  # the first ``page`` rows were on the page
 
 
 def sample_rows(n: int, keep: int) -> NDArray[np.intp]:
@@ -244,11 +249,12 @@ def sample_rows(n: int, keep: int) -> NDArray[np.intp]:
 
 def next_event_example(example_id: str, user_id: str, model_version: int, candidates: Sequence[str],
                        features: Matrix, item_id: str, kind: str, ranker_config: RankerConfig,
-                       max_negatives: int = 50) -> Example | None:
+                       max_negatives: int = 50, page: int = 0) -> Example | None:
     """Next-event prediction as a label: the user acted on ``item_id`` while ``candidates``
     (their last candidate set, feature rows ``features`` ``(n, N_FEATURES)``) were what
     the engine would have ranked. The chosen candidate is a positive (the action's label
-    weight, :func:`engine.ranker.feedback_label`), up to ``max_negatives`` others (evenly
+    weight, :func:`engine.ranker.feedback_label`); the first ``page`` candidates (the page
+    served: the hardest negatives) and up to ``max_negatives`` of the others (evenly
     spaced) are negatives with the impression weight. ``None`` when the item was not
     among the candidates (a miss of candidate retrieval, not of the ranking).
 
@@ -267,8 +273,9 @@ def next_event_example(example_id: str, user_id: str, model_version: int, candid
     except ValueError:
         return None
     label, weight = feedback_label(kind, ranker_config)
-    others = np.array([i for i in range(len(candidates)) if i != positive], dtype=np.intp)
-    negatives = others[sample_rows(len(others), max_negatives)] if len(others) else others
+    shown = np.array([i for i in range(min(page, len(candidates))) if i != positive], dtype=np.intp)
+    others = np.array([i for i in range(max(page, 0), len(candidates)) if i != positive], dtype=np.intp)
+    negatives = np.concatenate([shown, others[sample_rows(len(others), max_negatives)] if len(others) else others])
     order = np.concatenate([[positive], negatives]).astype(np.intp)
     _, negative_weight = feedback_label("impression", ranker_config)
     labels = np.zeros(len(order), np.float32)
@@ -276,12 +283,15 @@ def next_event_example(example_id: str, user_id: str, model_version: int, candid
     weights = np.full(len(order), negative_weight, np.float32)
     weights[0] = weight
     return Example(example_id, user_id, model_version, tuple(candidates[i] for i in order.tolist()),
-                   rows[order].copy(), labels, weights)
+                   rows[order].copy(), labels, weights, ranked_list=True)
 
 
 class NextEventJoin:
-    """Each user's last candidate set (sampled to the page plus ``max_negatives`` others),
-    waiting for the user's next action: :func:`next_event_example`. One label per set (the
+    """Each user's last candidate set, whole, waiting for the user's next action:
+    :func:`next_event_example` (the page and ``max_negatives`` of the other candidates as
+    negatives). The whole set is kept so that every action on a candidate is a label: a set
+    sampled when served lost two thirds of them, and kept mostly those the model in service
+    had put on the page (a label biased towards its own choices). One label per set (the
     next action consumes it); at most ``max_users`` users (the one served longest ago
     leaves first). Not thread-safe.
 
@@ -307,19 +317,26 @@ class NextEventJoin:
     def __len__(self) -> int:
         return len(self._sets)
 
-    def served(self, user_id: str, candidates: Sequence[str], features: Matrix, page: int,
-               model_version: int) -> None:
-        """Remember the candidate set of the page just served; its first ``page`` rows
-        are the page's items (kept), the rest is sampled."""
+    def served(self, user_id: str, candidates: Sequence[str], features: Matrix,
+               page: int | Sequence[str], model_version: int) -> None:
+        """Remember the candidate set of the page just served, whole. ``page``: the page's
+        item ids (their rows are the negatives always kept), or how many of the first
+        candidates were on it."""
         rows = np.asarray(features, dtype=np.float32)
         if rows.shape != (len(candidates), N_FEATURES):
             raise DimensionMismatch(f"{len(candidates)} candidates but features {rows.shape}")
-        rest = np.arange(page, len(candidates), dtype=np.intp)
-        keep = np.concatenate([np.arange(min(page, len(candidates)), dtype=np.intp),
-                               rest[sample_rows(len(rest), self.max_negatives)]])
+        ids = list(candidates)
+        if isinstance(page, int):
+            n_page, order = page, np.arange(len(ids), dtype=np.intp)
+        else:  # the page's rows first, then the others in candidate order
+            position = {item_id: row for row, item_id in enumerate(ids)}
+            first = [position[i] for i in dict.fromkeys(page) if i in position]
+            chosen = set(first)
+            order = np.array(first + [r for r in range(len(ids)) if r not in chosen], dtype=np.intp)
+            n_page = len(first)
         self._sets.pop(user_id, None)
-        self._sets[user_id] = _CandidateSet(model_version, tuple(candidates[i] for i in keep.tolist()),
-                                            rows[keep].copy())
+        self._sets[user_id] = _CandidateSet(model_version, tuple(ids[i] for i in order.tolist()),
+                                            rows[order], min(n_page, len(ids)))
         while len(self._sets) > self.max_users:
             self._sets.popitem(last=False)
 
@@ -330,7 +347,8 @@ class NextEventJoin:
         if entry is None:
             return None
         example = next_event_example(example_id, user_id, entry.model_version, entry.item_ids,
-                                     entry.features, item_id, kind, self.ranker_config, self.max_negatives)
+                                     entry.features, item_id, kind, self.ranker_config, self.max_negatives,
+                                     page=entry.page)
         if example is None:
             self.misses += 1
         else:

@@ -8,7 +8,7 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import orjson
@@ -18,6 +18,9 @@ from engine.config import ConfigError
 from engine.errors import DimensionMismatch, EngineError, InvalidEvent
 from engine.features import COLUMN, FEATURE_NAMES, N_FEATURES, default_scores
 from engine.types import Matrix
+
+if TYPE_CHECKING:
+    import torch
 
 
 class Scorer(Protocol):
@@ -103,7 +106,11 @@ class RankerConfig:
     ``lr / sqrt(1 + step / decay_steps)``. A step needs ``min_batch`` training examples;
     ``holdout_share`` of examples (by :func:`is_holdout`) are kept back, at most
     ``holdout_capacity`` of the newest. Labels: impression without a click 0, click and
-    purchase 1, with the weights below.
+    purchase 1, with the weights below. ``listwise_weight`` adds a ranking term to the
+    pointwise logloss: the softmax cross-entropy of each list's positives among the rows
+    of its list in the mini-batch (a list: the rows of one example id, e.g. a next-event
+    candidate set or a page), which rewards putting the chosen item above the others of
+    its own list rather than predicting clicks across lists.
     """
 
     hidden: int = 0
@@ -126,6 +133,8 @@ class RankerConfig:
     # log(1/50) and the logits spread a few units over a candidate set.
     start_scale: float = 5.0
     start_bias: float = -4.0
+    listwise_weight: float = 0.0  # > 0: a step trains on every pending row, whole lists
+    publish_on_ndcg: bool = True  # False: the logloss and AUC rule only
 
     def __post_init__(self) -> None:
         for name in ("lr", "decay_steps", "clip_norm", "impression_weight", "click_weight"):
@@ -144,6 +153,8 @@ class RankerConfig:
             raise ConfigError("purchase_weight must be >= click_weight")
         if not (self.weight_decay >= 0 and self.publish_tolerance >= 0):
             raise ConfigError("weight_decay and publish_tolerance must be >= 0")
+        if not (math.isfinite(self.listwise_weight) and self.listwise_weight >= 0):
+            raise ConfigError(f"listwise_weight must be >= 0, got {self.listwise_weight!r}")
 
 
 def feedback_label(kind: str, config: RankerConfig) -> tuple[float, float]:
@@ -159,15 +170,44 @@ def feedback_label(kind: str, config: RankerConfig) -> tuple[float, float]:
     return table[kind]
 
 
+def list_ndcg(labels: NDArray[np.floating], scores: NDArray[np.floating], lists: NDArray[np.integer],
+              k: int = 10) -> float:
+    """Mean NDCG@k of the lists (rows sharing a number in ``lists``) that have one
+    positive or more, each list ranked by ``scores``; ``nan`` without such a list. A
+    positive's rank counts the rows scored above it and half of those tied with it; with
+    several positives the list's gain is their best.
+
+    >>> list_ndcg(np.array([1, 0, 0, 0, 1, 0]), np.array([0.2, 0.9, 0.1, 0.5, 0.7, 0.1]),
+    ...           np.array([1, 1, 1, 2, 2, 2]))  # ranks 1 and 0: (1/log2(3) + 1) / 2
+    0.8154648767857288
+    """
+    y = np.asarray(labels) > 0.5
+    s = np.asarray(scores, dtype=np.float64)
+    g = np.asarray(lists)
+    gains = []
+    for group in np.unique(g[y]).tolist():
+        rows = g == group
+        best = 0.0
+        for p in s[rows & y].tolist():
+            rank = float((s[rows] > p).sum()) + 0.5 * float((s[rows] == p).sum() - 1)
+            if rank < k:
+                best = max(best, 1.0 / math.log2(rank + 2.0))
+        gains.append(best)
+    return float(np.mean(gains)) if gains else float("nan")
+
+
 @dataclass(frozen=True)
 class RankerMetrics:
     """Holdout quality: ``n`` examples, weighted logloss and AUC of the model, and the
-    AUC of :func:`default_scores` on the same examples."""
+    AUC of :func:`default_scores` on the same examples; ``ndcg`` and ``default_ndcg``:
+    NDCG@10 of the held-back lists with a positive (:func:`list_ndcg`; ``nan`` without)."""
 
     n: int
     logloss: float
     auc: float
     default_auc: float
+    ndcg: float = float("nan")
+    default_ndcg: float = float("nan")
 
 
 class Holdout:
@@ -178,21 +218,29 @@ class Holdout:
         self._x = np.zeros((capacity, N_FEATURES), dtype=np.float32)
         self._y = np.zeros(capacity, dtype=np.float32)
         self._w = np.zeros(capacity, dtype=np.float32)
+        self._g = np.zeros(capacity, dtype=np.int64)  # list number of each row
         self._next = 0
         self._size = 0
 
     def __len__(self) -> int:
         return self._size
 
-    def add(self, x: Matrix, y: NDArray[np.float32], w: NDArray[np.float32]) -> None:
+    def add(self, x: Matrix, y: NDArray[np.float32], w: NDArray[np.float32],
+            lists: NDArray[np.int64] | None = None) -> None:
+        g = np.full(x.shape[0], -1, np.int64) if lists is None else lists
         for row in range(x.shape[0]):
             self._x[self._next], self._y[self._next], self._w[self._next] = x[row], y[row], w[row]
+            self._g[self._next] = g[row]
             self._next = (self._next + 1) % self.capacity
             self._size = min(self._size + 1, self.capacity)
 
     def arrays(self) -> tuple[Matrix, NDArray[np.float32], NDArray[np.float32]]:
         """Copies of the held-back features, labels and weights."""
         return self._x[:self._size].copy(), self._y[:self._size].copy(), self._w[:self._size].copy()
+
+    def lists(self) -> NDArray[np.int64]:
+        """The list number of each held-back row (rows of one example id share one)."""
+        return self._g[:self._size].copy()
 
 
 _FORMAT = "streamrec-ranker"
@@ -201,6 +249,33 @@ _HEADER = struct.Struct("<I")
 
 class ModelFormatError(EngineError, ValueError):
     """Model bytes are not a ranker state this code can load."""
+
+
+def listwise_loss(logits: torch.Tensor, labels: NDArray[np.float32], weights: NDArray[np.float32],
+                  lists: NDArray[np.int64]) -> torch.Tensor | None:
+    """Mean over the lists with a positive of the softmax cross-entropy of their positives
+    (weighted by their weights) among the rows of the list; ``None`` without such a list.
+
+    A list of two with logits 0 and log 3 and the second positive: -log(3 / 4).
+
+    >>> import torch
+    >>> loss = listwise_loss(torch.tensor([0.0, math.log(3.0), 5.0]), np.array([0, 1, 0], np.float32),
+    ...                      np.ones(3, np.float32), np.array([7, 7, 8]))
+    >>> round(float(loss), 4), round(-math.log(0.75), 4)
+    (0.2877, 0.2877)
+    """
+    import torch
+
+    terms = []
+    for group in np.unique(lists[labels > 0]).tolist():
+        rows = np.flatnonzero(lists == group)
+        positive = labels[rows] > 0
+        log_p = torch.log_softmax(logits[torch.from_numpy(rows)], dim=0)
+        w = torch.from_numpy(weights[rows][positive])
+        if float(w.sum()) <= 0:
+            continue
+        terms.append(-(log_p[torch.from_numpy(np.flatnonzero(positive))] * w).sum() / w.sum())
+    return torch.stack(terms).mean() if terms else None
 
 
 class OnlineRanker:
@@ -247,8 +322,10 @@ class OnlineRanker:
         self.step = 0
         self._version = 0
         self.holdout = Holdout(config.holdout_capacity)
-        self._pending: list[tuple[Matrix, NDArray[np.float32], NDArray[np.float32]]] = []
+        self._pending: list[tuple[Matrix, NDArray[np.float32], NDArray[np.float32], NDArray[np.int64]]] = []
         self._n_pending = 0
+        self._lists: dict[str, int] = {}  # example id -> list number, for the listwise term
+        self._held_lists = 0
 
     @property
     def version(self) -> int:
@@ -261,9 +338,11 @@ class OnlineRanker:
         return cfg.lr * warm / math.sqrt(1.0 + step / cfg.decay_steps)
 
     def update(self, example_ids: Sequence[str], features: Matrix, labels: NDArray[np.floating],
-               weights: NDArray[np.floating] | None = None) -> int:
+               weights: NDArray[np.floating] | None = None, ranked_list: bool = True) -> int:
         """Add examples; train on every full mini-batch of ``min_batch``. Returns the
-        number of optimizer steps taken (0 while fewer than ``min_batch`` are pending)."""
+        number of optimizer steps taken (0 while fewer than ``min_batch`` are pending).
+        ``ranked_list``: the rows of an example id are a ranked list (held back, they count
+        in the holdout's NDCG); False for a served page's feedback."""
         x = np.array(features, dtype=np.float32)  # a copy: buffers must not alias inputs
         n = len(example_ids)
         y = np.asarray(labels, dtype=np.float32).reshape(-1)
@@ -276,23 +355,42 @@ class OnlineRanker:
             raise InvalidEvent("features and weights must be finite, weights >= 0, labels 0 or 1")
         held = np.array([is_holdout(e, self.config.holdout_share) for e in example_ids], dtype=bool)
         if held.any():
-            self.holdout.add(x[held], y[held], w[held])
+            numbers: dict[str, int] = {}  # a new list number for each example id of the call
+            for e in (e for e, h in zip(example_ids, held.tolist()) if h and e not in numbers):
+                self._held_lists += 1
+                numbers[e] = self._held_lists
+            self.holdout.add(x[held], y[held], w[held],
+                             np.array([numbers[e] for e, h in zip(example_ids, held.tolist()) if h], np.int64)
+                             if ranked_list else None)
         if (~held).any():
-            self._pending.append((x[~held], y[~held].copy(), w[~held].copy()))
+            lists = np.array([self._lists.setdefault(e, len(self._lists))
+                              for e, h in zip(example_ids, held.tolist()) if not h], dtype=np.int64)
+            self._pending.append((x[~held], y[~held].copy(), w[~held].copy(), lists))
             self._n_pending += int((~held).sum())
         steps = 0
+        if self._n_pending >= self.config.min_batch and self.config.listwise_weight > 0:
+            # Whole lists in one step (a list cut in two would leave a part without its positive).
+            px, py, pw, pg = (np.concatenate(a) for a in zip(*self._pending))
+            self._train_step(px, py, pw, pg)
+            self._pending, self._n_pending, self._lists = [], 0, {}
+            return 1
         if self._n_pending >= self.config.min_batch:
-            px, py, pw = (np.concatenate(a) for a in zip(*self._pending))
+            px, py, pw, pg = (np.concatenate(a) for a in zip(*self._pending))
             size = self.config.min_batch
             full = (len(py) // size) * size
             for start in range(0, full, size):
-                self._train_step(px[start:start + size], py[start:start + size], pw[start:start + size])
+                part = slice(start, start + size)
+                self._train_step(px[part], py[part], pw[part], pg[part])
                 steps += 1
-            self._pending = [(px[full:], py[full:], pw[full:])] if full < len(py) else []
+            self._pending = [(px[full:], py[full:], pw[full:], pg[full:])] if full < len(py) else []
             self._n_pending = len(py) - full
+            # Only the lists still pending need their numbers.
+            waiting = set(pg[full:].tolist())
+            self._lists = {e: g for e, g in self._lists.items() if g in waiting}
         return steps
 
-    def _train_step(self, x: Matrix, y: NDArray[np.float32], w: NDArray[np.float32]) -> None:
+    def _train_step(self, x: Matrix, y: NDArray[np.float32], w: NDArray[np.float32],
+                    lists: NDArray[np.int64] | None = None) -> None:
         torch = self._torch
         if float(w.sum()) <= 0:
             return
@@ -304,6 +402,10 @@ class OnlineRanker:
             logits, torch.from_numpy(y), reduction="none")
         weight = torch.from_numpy(w)
         loss = (losses * weight).sum() / weight.sum()
+        if self.config.listwise_weight > 0 and lists is not None:
+            ranking = listwise_loss(logits, y, w, lists)
+            if ranking is not None:
+                loss = loss + self.config.listwise_weight * ranking
         self._optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
@@ -326,21 +428,30 @@ class OnlineRanker:
         """Metrics on ``holdout`` (default: this ranker's own). Evaluate the published
         model on the training ranker's holdout to compare the two on the same examples.
         ``default`` is the hand-set scorer compared against (default: cosine only)."""
-        x, y, w = (holdout or self.holdout).arrays()
+        held = holdout or self.holdout
+        x, y, w = held.arrays()
         if not len(y):
             return RankerMetrics(0, float("nan"), float("nan"), float("nan"))
         probs = self.score(x)
         baseline = default.score(x) if default is not None else default_scores(x)
-        return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w))
+        lists = held.lists()
+        if (lists < 0).any():  # pages' feedback held back too: judged by logloss and AUC only
+            return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w))
+        return RankerMetrics(len(y), logloss(y, probs, w), auc(y, probs, w), auc(y, baseline, w),
+                             list_ndcg(y, probs, lists), list_ndcg(y, baseline, lists))
 
     def should_publish(self, candidate: RankerMetrics, current: RankerMetrics | None) -> bool:
-        """Publish only with enough holdout and when neither logloss nor AUC is worse
-        than ``current`` (the published model on the same holdout) beyond the tolerance."""
+        """Publish only with enough holdout and when the ranking is no worse than
+        ``current``'s (the published model on the same holdout) beyond the tolerance: the
+        holdout lists' NDCG@10 when both have one (what the page is judged by), otherwise
+        neither logloss nor AUC worse."""
         if candidate.n < self.config.min_holdout or not math.isfinite(candidate.logloss):
             return False
         if current is None or current.n == 0 or not math.isfinite(current.logloss):
             return True
         tol = self.config.publish_tolerance
+        if self.config.publish_on_ndcg and math.isfinite(candidate.ndcg) and math.isfinite(current.ndcg):
+            return candidate.ndcg >= current.ndcg - tol
         auc_ok = not math.isfinite(current.auc) or candidate.auc >= current.auc - tol
         return candidate.logloss <= current.logloss + tol and auc_ok
 

@@ -86,7 +86,8 @@ class Trainer:
         self.examples += len(example.item_ids)
         # Held back by page, not by row: the rows of one page are not independent.
         page_ids = [example.rec_id] * len(example.item_ids)
-        return self.ranker.update(page_ids, example.features, example.labels, example.weights)
+        return self.ranker.update(page_ids, example.features, example.labels, example.weights,
+                                  ranked_list=example.ranked_list)
 
     @property
     def in_service(self) -> OnlineRanker | None:
@@ -112,13 +113,20 @@ class Trainer:
         if candidate.n < self.config.min_holdout:
             self.last_check_reason = f"holdout {candidate.n} < {self.config.min_holdout} rows"
             return None
-        if not (math.isfinite(candidate.auc)
-                and candidate.auc >= candidate.default_auc - self.config.publish_tolerance):
+        tol = self.config.publish_tolerance
+        if self.config.publish_on_ndcg and math.isfinite(candidate.ndcg) and math.isfinite(candidate.default_ndcg):
+            # Ranked lists held back: the page is judged by its ranking, so is the model.
+            if candidate.ndcg < candidate.default_ndcg - tol:
+                self.last_check_reason = (f"holdout NDCG@10 {candidate.ndcg:.4f} below the default's "
+                                          f"{candidate.default_ndcg:.4f}")
+                return None
+        elif not (math.isfinite(candidate.auc) and candidate.auc >= candidate.default_auc - tol):
             self.last_check_reason = (f"holdout AUC {candidate.auc:.3f} below the default's "
                                       f"{candidate.default_auc:.3f}")
             return None
         if replaced is not None and not self.ranker.should_publish(candidate, replaced):
-            self.last_check_reason = (f"not better than version {self.version}: logloss {candidate.logloss:.4f} "
+            self.last_check_reason = (f"not better than version {self.version}: NDCG@10 {candidate.ndcg:.4f} "
+                                      f"vs {replaced.ndcg:.4f}, logloss {candidate.logloss:.4f} "
                                       f"vs {replaced.logloss:.4f}, AUC {candidate.auc:.3f} vs {replaced.auc:.3f}")
             return None
         state = self.ranker.publish(after=self._newest_version)

@@ -94,6 +94,9 @@ class Settings:
     ranker_holdout_share: float = 0.1
     ranker_min_holdout: int = 200
     ranker_publish_interval_s: float = 30.0
+    # Weight of the ranking (listwise softmax) term beside the pointwise logloss; 0: pointwise only.
+    ranker_listwise_weight: float = 0.0
+    ranker_publish_on_ndcg: bool = True  # versions judged by the holdout lists' NDCG@10; false: logloss + AUC
     # This share of users (by a hash of user_id) is always ranked by the hand-set default
     # scorer (model version 0): a standing control group for the learned model's lift.
     control_share: float = 0.05
@@ -221,6 +224,7 @@ class Settings:
         return RankerConfig(
             hidden=self.ranker_hidden, lr=self.ranker_lr, min_batch=self.ranker_min_batch,
             holdout_share=self.ranker_holdout_share, min_holdout=self.ranker_min_holdout,
+            listwise_weight=self.ranker_listwise_weight, publish_on_ndcg=self.ranker_publish_on_ndcg,
         )
 
     def covisit_config(self) -> CovisitConfig:

@@ -300,15 +300,16 @@ def format_table(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def ranker_lines(report: dict[str, Any]) -> list[str]:
-    """What each learned streamrec's trainer did: rows, versions, holdout AUC beside the
-    default scorer's, and why its last check did not publish."""
+    """What each learned streamrec's trainer did: rows, versions, holdout NDCG@10 and AUC
+    beside the default scorer's, and why its last check did not publish."""
     lines = []
     for name, r in report["results"].items():
         if "ranker_rows" in r:
             lines.append(f"{name}: ranker trained on {r['ranker_rows']:,} next-event rows "
                          f"({r['label_positives']:,} labelled actions, {r['label_misses']:,} outside the "
                          f"candidates), {r['ranker_versions']} versions published; holdout "
-                         f"{r['ranker_holdout']:,} rows, AUC {r['ranker_holdout_auc']} vs default "
+                         f"{r['ranker_holdout']:,} rows, NDCG@10 {r.get('ranker_holdout_ndcg')} vs default "
+                         f"{r.get('default_holdout_ndcg')}, AUC {r['ranker_holdout_auc']} vs default "
                          f"{r['default_holdout_auc']}; last check: {r['ranker_last_check']}")
     tuning = report.get("tuning") or {}
     if tuning.get("events"):

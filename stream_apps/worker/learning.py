@@ -46,7 +46,8 @@ def note_action(ctx: WorkerContext, parsed: Interaction) -> None:
 def remember_candidates(ctx: WorkerContext, user_id: str, page: Page, model_version: int) -> None:
     """The page's candidate set waits for the user's next action (its label)."""
     if ctx.settings.next_event_labels and page.features is not None and page.candidates:
-        ctx.next_event.served(user_id, page.candidates, page.features, len(page.items), model_version)
+        ctx.next_event.served(user_id, page.candidates, page.features, [r.item_id for r in page.items],
+                              model_version)
 
 
 def register_item_model_refits(app: Any, ctx: WorkerContext) -> Any:

@@ -69,6 +69,7 @@ def example_to_wire(example: Example) -> bytes:
         "item_ids": list(example.item_ids),
         "features": base64.b64encode(np.asarray(example.features, "<f4").tobytes()).decode(),
         "labels": example.labels.tolist(), "weights": example.weights.tolist(),
+        "ranked_list": example.ranked_list,
     })
 
 
@@ -78,7 +79,8 @@ def example_from_wire(value: bytes) -> Example:
     features = np.frombuffer(base64.b64decode(msg["features"]), "<f4").reshape(n, N_FEATURES)
     return Example(str(msg["rec_id"]), "", int(msg["model_version"]),
                    tuple(msg["item_ids"]), features.astype(np.float32),
-                   np.asarray(msg["labels"], np.float32), np.asarray(msg["weights"], np.float32))
+                   np.asarray(msg["labels"], np.float32), np.asarray(msg["weights"], np.float32),
+                   ranked_list=bool(msg.get("ranked_list", False)))
 
 
 async def run_model_loader(ctx: WorkerContext, consumer_factory: Any) -> None:

@@ -50,19 +50,34 @@ def test_sample_rows_by_hand() -> None:
     assert sample_rows(3, 3).tolist() == [0, 1, 2]
 
 
-def test_the_join_keeps_the_page_and_labels_each_set_once() -> None:
+def test_the_join_keeps_the_whole_set_and_labels_each_set_once() -> None:
     join = NextEventJoin(CFG, max_users=2, max_negatives=2)
-    # A page of 2 (p1, p2) out of 6 candidates: the page stays, 2 of the 4 others (evenly: r1, r4).
+    # A page of 2 (p1, p2) out of 6 candidates. The user clicks r2: a set sampled when served
+    # (page + 2 evenly spaced: r1, r4) would have lost it; the whole set is kept.
     join.served("u1", ["p1", "p2", "r1", "r2", "r3", "r4"], rows(6), page=2, model_version=1)
-    e = join.action("u1", "r4", "click", example_id="ev1")
+    e = join.action("u1", "r2", "click", example_id="ev1")
     assert e is not None
-    assert e.item_ids == ("r4", "p1", "r1")  # kept: p1, p2, r1, r4; negatives of the other three: p1, r1
-    assert e.features[:, 0].tolist() == [5.0, 0.0, 2.0]
+    # Positive r2 (row 3); the page p1, p2 (rows 0, 1); 2 of the others r1, r3, r4 evenly: r1, r4.
+    assert e.item_ids == ("r2", "p1", "p2", "r1", "r4")
+    assert e.features[:, 0].tolist() == [3.0, 0.0, 1.0, 2.0, 5.0]
+    assert e.labels.tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
     assert join.action("u1", "p1", "click", example_id="ev2") is None  # the set was used up
     # An item outside the set: a retrieval miss, counted, no example.
     join.served("u1", ["p1", "p2"], rows(2), page=2, model_version=1)
     assert join.action("u1", "zz", "click", example_id="ev3") is None
     assert (join.positives, join.misses) == (1, 1)
+
+
+def test_the_page_given_by_ids_is_kept_whatever_its_candidate_positions() -> None:
+    join = NextEventJoin(CFG, max_negatives=1)
+    # Candidates in source order a..e; the ranked page was [d, b] (rows 3, 1).
+    join.served("u1", ["a", "b", "c", "d", "e"], rows(5), page=["d", "b"], model_version=0)
+    e = join.action("u1", "e", "purchase", example_id="ev1")
+    assert e is not None
+    # Positive e (row 4), the page d, b, then 1 of the others a, c: linspace(0, 1, 1) = [0] -> a.
+    assert e.item_ids == ("e", "d", "b", "a")
+    assert e.features[:, 0].tolist() == [4.0, 3.0, 1.0, 0.0]
+    assert e.weights.tolist() == [3.0, 0.5, 0.5, 0.5]
 
 
 def test_the_join_holds_the_newest_set_per_user_and_is_bounded() -> None:

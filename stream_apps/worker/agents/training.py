@@ -88,6 +88,7 @@ def trainer_reason_kind(reason: str) -> str:
     ('holdout_too_small', 'published')
     """
     for prefix, kind in (("published", "published"), ("holdout AUC", "below_default"),
+                         ("holdout NDCG", "below_default"),
                          ("holdout", "holdout_too_small"), ("not better", "not_better_than_in_service"),
                          ("waiting", "waiting_for_rows"), ("no training", "no_training_since_last"),
                          ("no check", "no_check_yet")):
