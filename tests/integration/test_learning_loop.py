@@ -39,7 +39,10 @@ FAST_LEARNING = {
     "STREAMREC_CONTROL_SHARE": str(CONTROL_SHARE),
 }
 RATE = 20.0  # organic events per second; every recommendation is answered on top
-LEARN_TIMEOUT_S = 150.0
+LEARN_TIMEOUT_S = 240.0
+# The arms are compared once the model has learned from some feedback: the first version
+# can come from a few hundred rows (next-event labels, before the first impressions).
+TRAINED_ROWS = 5000
 MEASURE_PAGES = 800  # per arm: a 30 % lift at a 30 % click-through is then z > 4
 MEASURE_MAX_S = 240.0  # a loaded machine serves fewer pages a second: measure longer, not less
 
@@ -151,8 +154,8 @@ def test_feedback_trains_a_model_that_beats_the_default_and_every_worker_uses_it
             stack.start_worker(env=FAST_LEARNING)
             stack.wait_index_size(len(items))
             loop.start()
-            first = models.wait_for(lambda m: isinstance(m, dict) and m["version"] >= 1,
-                                    timeout=LEARN_TIMEOUT_S)
+            first = models.wait_for(lambda m: isinstance(m, dict) and m["version"] >= 1
+                                    and m["examples"] >= TRAINED_ROWS, timeout=LEARN_TIMEOUT_S)
             print(f"\nversion {first['version']} published after {first['examples']} rows: "
                   f"holdout {first['metrics']}")
             assert first["metrics"]["auc"] >= first["metrics"]["default_auc"]
