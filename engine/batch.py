@@ -279,7 +279,8 @@ class _CategoryRanks:
 
     def _ranking(self, c: str) -> tuple[list[str], NDArray[np.float32]]:
         if c not in self._ranked:
-            assert self.categories is not None
+            if self.categories is None:  # no category counts: nothing ranks
+                return [], np.zeros(0, dtype=np.float32)
             width = max(self._width.get(c, self.k), 1)
             self._ranked[c] = self.categories.top(c, width, self.now, fill_global=False)
         return self._ranked[c]
@@ -295,7 +296,8 @@ class _CategoryRanks:
         return self._ranking(c)[1][:1]
 
     def popularity(self, user_categories: Mapping[str, float], candidates: Sequence[str]) -> NDArray[np.float32] | None:
-        """:func:`engine.recommend._category_popularity` with the batch's best counts."""
+        """Per candidate: the largest ``share * popularity / best popularity`` over the
+        given categories (0 for a candidate in none of them), with the batch's best counts."""
         if self.categories is None or not user_categories:
             return None
         out = np.zeros(len(candidates), dtype=np.float32)

@@ -177,21 +177,6 @@ def _top_categories(recent_categories: Sequence[Sequence[str]], n: int,
     return {c: round(counts[c] / len(recent_categories), 4) for c in ranked}
 
 
-def _category_popularity(categories: Trending | None, user_categories: Mapping[str, float],
-                         candidates: Sequence[str], now: float) -> NDArray[np.float32] | None:
-    """Per candidate: the largest ``share * popularity / best popularity`` over the user's
-    top categories (0 for a candidate in none of them)."""
-    if categories is None or not user_categories:
-        return None
-    out = np.zeros(len(candidates), dtype=np.float32)
-    for c, share in user_categories.items():
-        scores = categories.scores(candidates, c, now)
-        best = categories.top(c, 1, now, fill_global=False)[1]
-        if len(best) and best[0] > 0:
-            out = np.maximum(out, share * scores / best[0])
-    return out
-
-
 def _relative_model_scores(model: ItemItemModel | None, scores: NDArray[np.float32] | None,
                            candidates: Sequence[str]) -> NDArray[np.float32] | None:
     """The item model's score of each candidate relative to the best candidate's (like
