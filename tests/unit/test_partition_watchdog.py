@@ -104,3 +104,17 @@ def test_partitions_are_tracked_independently() -> None:
 def test_the_threshold_must_be_positive() -> None:
     with pytest.raises(ValueError, match="stall_after_s"):
         StallDetector(stall_after_s=0.0)
+
+
+def test_time_inside_a_long_commit_does_not_count() -> None:
+    # A busy worker's commit waits for the producer's flush: 60 s here, sampled every 2 s.
+    d = StallDetector(stall_after_s=10.0)
+    stuck = reading(27, 25, 24)
+    assert d.observe(0.0, [stuck]) == []
+    for t in range(2, 62, 2):
+        assert d.observe(float(t), [stuck], committing=True) == []
+    # Out of the commit with no progress: the stall clock goes on from where it stood.
+    assert d.observe(64.0, [stuck]) == []
+    assert d.observe(72.0, [stuck]) == []
+    stalls = d.observe(74.0, [stuck])
+    assert [s.stuck_s for s in stalls] == [10.0]

@@ -11,7 +11,10 @@ or aiokafka notices. This watchdog does:
   not rebalancing. Faust commits what was processed every ~3 s, so a partition that
   reads on but cannot commit (an event missing below what it read, see
   :mod:`stream_apps.kafka.patches.faust_fixes`) is stalled too; one whose events an agent is still
-  working on (a slow batch) is not.
+  working on (a slow batch) is not. Time while a commit is running does not count: a
+  commit first waits for the producer to flush, which takes tens of seconds on a busy
+  worker, and repairing then (a seek back, a rejoin with its changelog recovery) only
+  adds work to a worker that is behind.
 * :func:`register_partition_watchdog` samples the worker every few seconds and repairs a
   stalled partition: first by resuming it and seeking it back to its committed offset
   (what Faust does for every partition at the end of a rebalance; replays are harmless,
@@ -76,7 +79,7 @@ class Stall:
 
 @dataclass
 class _Track:
-    since: float
+    since: float  # on the detector's clock (time outside commits)
     committed: int | None
     reported: int = 0
 
@@ -96,10 +99,23 @@ class StallDetector:
     >>> moving = PartitionReading("clicks", 3, highwater=27, committed=26, read=26)
     >>> d.observe(30.0, [moving])
     []
+
+    Time while a commit runs is not counted (commits wait for the producer's flush):
+
+    >>> d = StallDetector(stall_after_s=10.0)
+    >>> d.observe(0.0, [stuck]), d.observe(2.0, [stuck], committing=True)
+    ([], [])
+    >>> d.observe(40.0, [stuck], committing=True), d.observe(45.0, [stuck])
+    ([], [])
+    >>> [(s.reading.partition, s.stuck_s) for s in d.observe(55.0, [stuck])]
+    [(3, 10.0)]
     """
 
     stall_after_s: float
     _tracks: dict[tuple[str, int], _Track] = field(default_factory=dict)
+    _clock: float = 0.0  # seconds observed outside commits
+    _last_now: float | None = None
+    _was_committing: bool = False
 
     def __post_init__(self) -> None:
         if not self.stall_after_s > 0:
@@ -109,12 +125,24 @@ class StallDetector:
         """Forget all partitions: after a rebalance every clock starts again."""
         self._tracks.clear()
 
-    def observe(self, now: float, readings: Iterable[PartitionReading]) -> list[Stall]:
+    def _advance(self, now: float, committing: bool) -> float:
+        """The clock at ``now``: an interval counts only if no commit ran at either end
+        of it (sampled every few seconds, so a commit is seen at one end or both)."""
+        if self._last_now is not None and not (committing or self._was_committing):
+            self._clock += max(now - self._last_now, 0.0)
+        self._last_now, self._was_committing = now, committing
+        return self._clock
+
+    def observe(self, now: float, readings: Iterable[PartitionReading],
+                committing: bool = False) -> list[Stall]:
         """Record ``readings`` taken at ``now``; the partitions stalled at that moment.
+        ``committing``: a commit is running (from its start to its end, the time does
+        not count toward a stall).
 
         A reported partition is reported again only after another ``stall_after_s``
         without progress (with ``repeat`` one higher), so each repair gets time to work.
         """
+        now = self._advance(now, committing)
         stalls: list[Stall] = []
         seen: set[tuple[str, int]] = set()
         for r in readings:
@@ -157,7 +185,7 @@ def register_partition_watchdog(app: Any, ready: Callable[[], bool], repairs: An
             detector.reset()
             last_generation[0] = generation
             return
-        for stall in detector.observe(time.monotonic(), read_partitions(app)):
+        for stall in detector.observe(time.monotonic(), read_partitions(app), committing(app)):
             await repair(app, stall, repair_action(stall), repairs)
 
     return partition_watchdog
@@ -168,6 +196,11 @@ def _steady(app: Any, ready: Callable[[], bool]) -> bool:
     consumer = app.consumer
     return bool(ready() and not app.rebalancing and not app.in_recovery
                 and getattr(consumer, "flow_active", False))
+
+
+def committing(app: Any) -> bool:
+    """Is a commit running? Faust's ``Consumer.commit`` holds ``_commit_fut`` from start to end."""
+    return getattr(app.consumer, "_commit_fut", None) is not None
 
 
 def read_partitions(app: Any) -> list[PartitionReading]:
