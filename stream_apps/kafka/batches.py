@@ -17,6 +17,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+from stream_apps.kafka.patches.passive_stream import drain_passively
+
 
 async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIterator[list[Any]]:
     """Lists of at most ``max_events`` events: as soon as one is full, otherwise the
@@ -37,9 +39,7 @@ async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIt
             await stream.wait(room)  # the next batch is full: hold the stream until it is taken
         return value
 
-    stream.enable_acks = False  # acked here, once their batch was handled
-    stream.add_processor(add)
-    stream._enable_passive(aiter(stream.channel))  # as take_events: drained in the background into ``pending``
+    drain_passively(stream, add)  # as take_events: into ``pending`` in the background, acked here
     while not stream.should_stop:
         if not pending:
             await stream.wait_for_stopped(full, timeout=within_s)

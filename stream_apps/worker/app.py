@@ -120,15 +120,15 @@ def create_app(settings: Settings) -> Worker:
     @app.task
     async def readiness() -> None:
         ctx.start_loading_encoder()
-        for loaded in (ctx.catalog_loaded, ctx.models_loaded, ctx.signals_loaded):
+        for loaded in (ctx.catalogue.catalog_loaded, ctx.learning.models_loaded, ctx.signalling.signals_loaded):
             if loaded is not None:
                 await loaded.wait()
         await ctx.encoder()
         await app.tables.recovery.completed.wait()
         ctx.mark_ready()
 
-    ctx.catalog_loaded = asyncio.Event()
-    ctx.models_loaded = asyncio.Event()
+    ctx.catalogue.catalog_loaded = asyncio.Event()
+    ctx.learning.models_loaded = asyncio.Event()
     return Worker(app=app, ctx=ctx, user_state=user_state)
 
 
@@ -149,8 +149,9 @@ def _shared_signals(app: Any, ctx: WorkerContext, increments_topic: Any, dead_le
         help="Shared co-visitation and trending per item (engine.item_signals.ItemRow as JSON)",
     )
     table.key_serializer = table.value_serializer = "raw"  # item ids hash like the sender's
-    ctx.signals = SharedSignals(SignalsReplica(ctx.collaborative), increments_topic, settings.partitions)
-    ctx.signals_loaded = asyncio.Event()
+    ctx.signalling.signals = SharedSignals(SignalsReplica(ctx.catalogue.collaborative), increments_topic,
+                                           settings.partitions)
+    ctx.signalling.signals_loaded = asyncio.Event()
     register_signal_aggregator(app, ctx, increments_topic, table, dead_letter_topic)
 
     @app.task

@@ -19,7 +19,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -203,31 +203,6 @@ class SignalsPlumbing:
     signals_loaded: asyncio.Event | None = None
 
 
-T = TypeVar("T")
-
-
-class _InPart(Generic[T]):
-    """An attribute of :class:`WorkerContext` kept in one of its parts: ``ctx.catalog`` is
-    ``ctx.catalogue.catalog``. The short names every agent and view already uses; new
-    code may use either."""
-
-    def __init__(self, part: str) -> None:
-        self.part = part
-        self.name = ""
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, ctx: Any, owner: type | None = None) -> T:
-        if ctx is None:
-            return self  # type: ignore[return-value]  # the class attribute: the descriptor
-        value: T = getattr(getattr(ctx, self.part), self.name)
-        return value
-
-    def __set__(self, ctx: Any, value: T) -> None:
-        setattr(getattr(ctx, self.part), self.name, value)
-
-
 @dataclass
 class WorkerContext:
     """One worker's settings, topic names, metrics and readiness, and its four parts
@@ -244,27 +219,6 @@ class WorkerContext:
     catalogue: CatalogueService = field(init=False)
     learning: LearningState = field(init=False)
     signalling: SignalsPlumbing = field(default_factory=SignalsPlumbing)
-
-    catalog = _InPart[Catalog | None]("catalogue")
-    catalog_loaded = _InPart[asyncio.Event | None]("catalogue")
-    collaborative = _InPart[Collaborative]("catalogue")
-    index_lock = _InPart[asyncio.Lock]("catalogue")
-    ranking_rng = _InPart[np.random.Generator]("catalogue")
-    interest_config = _InPart[InterestConfig]("catalogue")
-    recommend_config = _InPart[RecommendConfig]("catalogue")
-    scorer = _InPart[Scorer]("learning")
-    default_scorer = _InPart[DefaultScorer]("learning")
-    model_state = _InPart[bytes | None]("learning")
-    models_loaded = _InPart[asyncio.Event | None]("learning")
-    model_updates_seen = _InPart[int]("learning")
-    feedback = _InPart[FeedbackJoin]("learning")
-    refits = _InPart[ItemModelRefits]("learning")
-    next_event = _InPart[NextEventJoin]("learning")
-    next_event_examples = _InPart[list[Example]]("learning")
-    last_event_ts = _InPart[float]("learning")
-    trainer = _InPart[Any]("learning")
-    signals = _InPart[Any]("signalling")
-    signals_loaded = _InPart[asyncio.Event | None]("signalling")
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -325,7 +279,7 @@ class WorkerContext:
             self.ready_at = time.time()
             self.metrics.ready.set(1)
             log.info("worker ready %.1fs after start (%d items in the index)",
-                     self.ready_at - self.started_at, len(self.catalog) if self.catalog else 0)
+                     self.ready_at - self.started_at, len(self.catalogue.catalog) if self.catalogue.catalog else 0)
 
     def shutdown(self) -> None:
         self.encoding.shutdown()

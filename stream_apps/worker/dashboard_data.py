@@ -36,12 +36,12 @@ def state_sizes(ctx: WorkerContext, users: int) -> dict[str, int]:
     """How much learned state this worker holds: users in its table, co-visitation items
     and (item, neighbour) pairs, trending (scene, item) counts, pages awaiting feedback
     (fatigue counts are in the user state). Each is bounded (TTL eviction or a cap); the soak watches them."""
-    covisit, trending = ctx.collaborative.covisit, ctx.collaborative.trending
+    covisit, trending = ctx.catalogue.collaborative.covisit, ctx.catalogue.collaborative.trending
     return {"users": users,
             "covisit_items": len(covisit) if covisit is not None else 0,
             "covisit_pairs": covisit.n_pairs if covisit is not None else 0,
             "trending_entries": trending.n_entries if trending is not None else 0,
-            "feedback_pages": len(ctx.feedback)}
+            "feedback_pages": len(ctx.learning.feedback)}
 
 
 def _rate(samples: list[dict[str, Any]], value: Any, now: float) -> float:
@@ -138,7 +138,7 @@ def trending(ctx: WorkerContext, now: float, top: int = 5) -> dict[str, list[dic
 
 
 def item_title(ctx: WorkerContext, item_id: str) -> str | None:
-    info = ctx.catalog.get(item_id) if ctx.catalog is not None else None
+    info = ctx.catalogue.catalog.get(item_id) if ctx.catalogue.catalog is not None else None
     return info.title if info is not None else None
 
 
@@ -199,7 +199,7 @@ def build_stats(app: Any, ctx: WorkerContext, user_state: Any, now: float | None
     m = ctx.metrics
     if not m.samples or now - m.samples[-1]["ts"] >= 1.0:
         m.sample(now)  # the timer samples every second; this covers a worker without it
-    catalog = ctx.catalog
+    catalog = ctx.catalogue.catalog
     last_upsert = catalog.last_upsert_ts if catalog is not None and catalog.last_upsert_ts else None
     users = len(user_state)
     m.users.set(users)
@@ -237,12 +237,12 @@ def model_in_service(ctx: WorkerContext) -> dict[str, Any]:
     """The ranking model this worker serves, the control group, and pages awaiting feedback."""
     from stream_apps.worker.agents.training import trainer_status
 
-    model = ctx.collaborative.item_model
-    return {"version": ctx.scorer.version, "control_share": ctx.settings.control_share,
-            "pending_pages": len(ctx.feedback), "unseen_pages_dropped": ctx.feedback.dropped_unseen,
-            "next_event": {"waiting_sets": len(ctx.next_event), "labelled": ctx.next_event.positives,
-                           "outside_candidates": ctx.next_event.misses},
-            "item_model": {"items": len(model) if model is not None else 0, "refits": ctx.refits.refits},
+    model = ctx.catalogue.collaborative.item_model
+    return {"version": ctx.learning.scorer.version, "control_share": ctx.settings.control_share,
+            "pending_pages": len(ctx.learning.feedback), "unseen_pages_dropped": ctx.learning.feedback.dropped_unseen,
+            "next_event": {"waiting_sets": len(ctx.learning.next_event), "labelled": ctx.learning.next_event.positives,
+                           "outside_candidates": ctx.learning.next_event.misses},
+            "item_model": {"items": len(model) if model is not None else 0, "refits": ctx.learning.refits.refits},
             "trainer": trainer_status(ctx)}
 
 

@@ -59,8 +59,8 @@ def _apply_batch(ctx: WorkerContext, records: list[Any], now: float,
             msg = orjson.loads(record.value)
             if msg.get("deleted"):
                 flush()
-                if ctx.catalog is not None:
-                    ctx.catalog.delete([msg["item_id"]])
+                if ctx.catalogue.catalog is not None:
+                    ctx.catalogue.catalog.delete([msg["item_id"]])
                 ctx.metrics.items.labels(op="delete").inc()
                 continue
             vector = vector_from_wire(base64.b64decode(msg["vector"]))
@@ -81,22 +81,22 @@ def _apply_batch(ctx: WorkerContext, records: list[Any], now: float,
             flush()
         pending.append((item, vector))
     flush()
-    if ctx.catalog is not None:
-        ctx.metrics.index_size.set(len(ctx.catalog))
-        ctx.metrics.last_item_upsert.set(ctx.catalog.last_upsert_ts)
+    if ctx.catalogue.catalog is not None:
+        ctx.metrics.index_size.set(len(ctx.catalogue.catalog))
+        ctx.metrics.last_item_upsert.set(ctx.catalogue.catalog.last_upsert_ts)
 
 
 async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
-    """Consume ``item-vectors`` for ever; sets ``ctx.catalog_loaded`` once caught up."""
-    if ctx.catalog_loaded is None:
-        raise RuntimeError("create_app sets ctx.catalog_loaded before tasks start")
+    """Consume ``item-vectors`` for ever; sets ``ctx.catalogue.catalog_loaded`` once caught up."""
+    if ctx.catalogue.catalog_loaded is None:
+        raise RuntimeError("create_app sets ctx.catalogue.catalog_loaded before tasks start")
     loaded = await ctx.encoder()  # its name and dimension are what the topic must hold
     encoder = (loaded.name, loaded.dim)
     async with aclosing(read_whole(consumer_factory, ctx.names.item_vectors)) as fetches:
         async for fetch in fetches:
             if fetch.records:
                 try:
-                    async with ctx.index_lock:  # never while the ranking thread reads the index
+                    async with ctx.catalogue.index_lock:  # never while the ranking thread reads the index
                         _apply_batch(ctx, fetch.records, time.time(), encoder)
                 except EncoderMismatch as exc:
                     log.critical("%s", exc)
@@ -105,6 +105,6 @@ async def run_item_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
                     # that up (seen in CI: still running after 180 s), exit regardless.
                     asyncio.get_running_loop().call_later(FATAL_EXIT_AFTER_S, os._exit, 2)
                     raise
-            if not ctx.catalog_loaded.is_set() and fetch.caught_up:
-                ctx.catalog_loaded.set()
-                log.info("catalogue loaded: %d items", len(ctx.catalog) if ctx.catalog else 0)
+            if not ctx.catalogue.catalog_loaded.is_set() and fetch.caught_up:
+                ctx.catalogue.catalog_loaded.set()
+                log.info("catalogue loaded: %d items", len(ctx.catalogue.catalog) if ctx.catalogue.catalog else 0)

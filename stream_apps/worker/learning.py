@@ -25,28 +25,28 @@ def note_action(ctx: WorkerContext, parsed: Interaction) -> None:
     label when the item was among the user's last candidate set."""
     if parsed.item_id is None:
         return
-    ctx.refits.record(parsed.user_id, parsed.item_id, parsed.ts)
-    info = ctx.catalog.get(parsed.item_id) if ctx.catalog is not None else None
+    ctx.learning.refits.record(parsed.user_id, parsed.item_id, parsed.ts)
+    info = ctx.catalogue.catalog.get(parsed.item_id) if ctx.catalogue.catalog is not None else None
     if info is not None:
-        learn_categories(ctx.collaborative, info.categories, parsed, ctx.interest_config)
-    ctx.last_event_ts = max(ctx.last_event_ts, parsed.ts)
+        learn_categories(ctx.catalogue.collaborative, info.categories, parsed, ctx.catalogue.interest_config)
+    ctx.learning.last_event_ts = max(ctx.learning.last_event_ts, parsed.ts)
     # Next-event labels are for deployments without impressions: once impressions arrive,
     # the pages' own feedback is the label (mixing both cost the closed-loop test its lift:
     # -20 % click-through against the control group instead of +52 %).
-    if not ctx.settings.next_event_labels or ctx.feedback.impressions > 0:
+    if not ctx.settings.next_event_labels or ctx.learning.feedback.impressions > 0:
         return
     kind = "purchase" if parsed.kind == "purchase" else "click"  # a search that led to the item: a click
-    example = ctx.next_event.action(parsed.user_id, parsed.item_id, kind,
+    example = ctx.learning.next_event.action(parsed.user_id, parsed.item_id, kind,
                                     example_id=parsed.event_id or f"{parsed.user_id}@{parsed.ts}")
     if example is not None:
-        ctx.next_event_examples.append(example)
-        del ctx.next_event_examples[:-1000]  # bounded: the timer drains it every second
+        ctx.learning.next_event_examples.append(example)
+        del ctx.learning.next_event_examples[:-1000]  # bounded: the timer drains it every second
 
 
 def remember_candidates(ctx: WorkerContext, user_id: str, page: Page, model_version: int) -> None:
     """The page's candidate set waits for the user's next action (its label)."""
     if ctx.settings.next_event_labels and page.features is not None and page.candidates:
-        ctx.next_event.served(user_id, page.candidates, page.features, [r.item_id for r in page.items],
+        ctx.learning.next_event.served(user_id, page.candidates, page.features, [r.item_id for r in page.items],
                               model_version)
 
 
@@ -58,18 +58,18 @@ def register_item_model_refits(app: Any, ctx: WorkerContext) -> Any:
 
     @app.timer(interval=1.0)
     async def refit_item_model() -> None:
-        if running[0] or not ctx.refits.due(ctx.last_event_ts):
+        if running[0] or not ctx.learning.refits.due(ctx.learning.last_event_ts):
             return
-        histories = ctx.refits.snapshot(ctx.last_event_ts)
+        histories = ctx.learning.refits.snapshot(ctx.learning.last_event_ts)
         running[0] = True
         started = time.monotonic()
         try:
             model = await asyncio.get_running_loop().run_in_executor(
-                executor, fit_item_model, histories, ctx.refits.config)
+                executor, fit_item_model, histories, ctx.learning.refits.config)
         finally:
             running[0] = False
         if model is not None:
-            ctx.collaborative = replace(ctx.collaborative, item_model=model)
+            ctx.catalogue.collaborative = replace(ctx.catalogue.collaborative, item_model=model)
             ctx.metrics.item_model_items.set(len(model))
         ctx.metrics.item_model_refits.inc()
         log.info("item model refit on %d users: %d items in %.1fs", len(histories),

@@ -85,18 +85,18 @@ def example_from_wire(value: bytes) -> Example:
 
 async def run_model_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
     """Read ``model-updates`` for ever; the last message is the model in service.
-    Sets ``ctx.models_loaded`` once the topic has been read to its end."""
-    if ctx.models_loaded is None:
-        raise RuntimeError("create_app sets ctx.models_loaded before tasks start")
+    Sets ``ctx.learning.models_loaded`` once the topic has been read to its end."""
+    if ctx.learning.models_loaded is None:
+        raise RuntimeError("create_app sets ctx.learning.models_loaded before tasks start")
     async with aclosing(read_whole(consumer_factory, ctx.names.model_updates, max_records=100)) as fetches:
         async for fetch in fetches:
             # One key, so one partition in order: its last record is the newest version.
             ours = [r for r in fetch.records if r.key == MODEL_NAME.encode()]
             if ours:
                 _use(ctx, ours[-1])
-            if not ctx.models_loaded.is_set() and fetch.caught_up:
-                ctx.models_loaded.set()
-                log.info("ranking model in service: version %d", ctx.scorer.version)
+            if not ctx.learning.models_loaded.is_set() and fetch.caught_up:
+                ctx.learning.models_loaded.set()
+                log.info("ranking model in service: version %d", ctx.learning.scorer.version)
             await asyncio.sleep(0)
 
 
@@ -109,5 +109,5 @@ def _use(ctx: WorkerContext, record: Any) -> None:
         log.error("skipping model-updates record at %s[%s]@%s: %s",
                   record.topic, record.partition, record.offset, exc)
         return
-    ctx.model_updates_seen += 1
+    ctx.learning.model_updates_seen += 1
     log.info("now serving ranking model version %d", version)

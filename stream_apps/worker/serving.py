@@ -42,15 +42,15 @@ async def serve_pages(ctx: WorkerContext, asks: list[PageAsk], k: int | None = N
     now = time.time()
     scorers = [ctx.scorer_for(a.user_id) for a in asks]
     pages: list[list[Recommended]] = [[] for _ in asks]
-    if ctx.catalog is not None and len(ctx.catalog):
-        dim = ctx.catalog.index.dim
+    if ctx.catalogue.catalog is not None and len(ctx.catalogue.catalog):
+        dim = ctx.catalogue.catalog.index.dim
         requests = []
         for ask, scorer in zip(asks, scorers):
             shown = shown_counts(ctx, ask.state, now)  # fatigue lives in the user state
             state = ask.state or UserState.new(dim)
             query_vector = await ctx.encode_query(state.last_query) if state.last_query else None
             requests.append(PageRequest(state, ask.scene, query_vector, shown, scorer,
-                                        had=ctx.refits.had(ask.user_id)))
+                                        had=ctx.learning.refits.had(ask.user_id)))
         ranked = await ctx.rank(requests, now, k)
         for ask, scorer, page in zip(asks, scorers, ranked):
             remember_candidates(ctx, ask.user_id, page, scorer.version)  # for its next-event label
@@ -63,7 +63,7 @@ async def serve_pages(ctx: WorkerContext, asks: list[PageAsk], k: int | None = N
         message = recommendation_message(ask.user_id, now, ask.scene, items, ask.trigger, scorer.version)
         ranked_items = [r for r in items if r.features is not None]
         if ranked_items:  # cold-start pages were not ranked by the model: nothing for it to learn
-            ctx.feedback.served(message["rec_id"], ask.user_id, [r.item_id for r in ranked_items],
+            ctx.learning.feedback.served(message["rec_id"], ask.user_id, [r.item_id for r in ranked_items],
                                 np.stack([r.features for r in ranked_items if r.features is not None]),
                                 scorer.version, now)
         if items:

@@ -74,9 +74,9 @@ def learn_signals(ctx: Any, state: UserState | None, event: Interaction, interes
     makes the increments exactly-once); default: Faust's current event's message. With
     ``outbox`` the increments wait there for the batch's :meth:`IncrementsOutbox.flush`.
     """
-    shared: SharedSignals | None = ctx.signals
+    shared: SharedSignals | None = ctx.signalling.signals
     if shared is None:
-        learn_collaborative(ctx.collaborative, state, event, interest_config)
+        learn_collaborative(ctx.catalogue.collaborative, state, event, interest_config)
         return
     rows = event_increments(state, event, interest_config, ctx.settings.covisit_config())
     if not rows:

@@ -2,7 +2,7 @@
 replica of the shared co-visitation and trending counts, from the beginning.
 
 Read whole, like :mod:`stream_apps.worker.item_loader`
-(:func:`stream_apps.kafka.whole_topic.read_whole`): ready (``ctx.signals_loaded``) once
+(:func:`stream_apps.kafka.whole_topic.read_whole`): ready (``ctx.signalling.signals_loaded``) once
 caught up. A row replaces the worker's copy of that item's row
 (:meth:`engine.item_signals.SignalsReplica.apply_row`); a bad record is logged and skipped.
 """
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def apply_records(ctx: WorkerContext, records: list[Any]) -> int:
     """Apply changelog records in order; returns how many rows were applied."""
-    shared = ctx.signals
+    shared = ctx.signalling.signals
     if shared is None:
         return 0
     applied = 0
@@ -46,19 +46,19 @@ def apply_records(ctx: WorkerContext, records: list[Any]) -> int:
 
 
 async def run_signals_loader(ctx: WorkerContext, consumer_factory: Any) -> None:
-    """Consume ``item-signals`` for ever; sets ``ctx.signals_loaded`` once caught up."""
-    shared = ctx.signals
-    if shared is None or ctx.signals_loaded is None:
-        raise RuntimeError("create_app sets ctx.signals and ctx.signals_loaded before tasks start")
+    """Consume ``item-signals`` for ever; sets ``ctx.signalling.signals_loaded`` once caught up."""
+    shared = ctx.signalling.signals
+    if shared is None or ctx.signalling.signals_loaded is None:
+        raise RuntimeError("create_app sets ctx.signalling.signals and .signals_loaded before tasks start")
     async with aclosing(read_whole(consumer_factory, ctx.names.item_signals)) as fetches:
         async for fetch in fetches:
             for partition in fetch.partitions:
                 shared.positions.setdefault(partition, 0)
             if fetch.records:
-                async with ctx.index_lock:  # the ranking thread reads these counts
+                async with ctx.catalogue.index_lock:  # the ranking thread reads these counts
                     apply_records(ctx, fetch.records)
             shared.highwaters.update(fetch.highwaters)
-            if not ctx.signals_loaded.is_set() and fetch.caught_up:
+            if not ctx.signalling.signals_loaded.is_set() and fetch.caught_up:
                 shared.caught_up = True
-                ctx.signals_loaded.set()
+                ctx.signalling.signals_loaded.set()
                 log.info("shared item signals loaded: %d rows", shared.replica.rows_applied)

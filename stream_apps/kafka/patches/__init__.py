@@ -1,20 +1,24 @@
 """Every change streamrec makes to Faust and aiokafka internals, behind one boundary.
 
 The patches reach private attributes of exactly the library versions pinned in
-``pyproject.toml``. :func:`apply_patches` checks those versions, and that every patched
-attribute is still there, before it touches anything: a worker on other versions stops at
-start-up with a message saying what differs, instead of running with half-applied fixes.
+``pyproject.toml``. :func:`apply_patches` checks those versions, and that the private
+attributes :mod:`.passive_stream` calls are still there, before it touches anything: a worker
+on other versions stops at start-up with a message saying what differs, instead of running
+with half-applied fixes.
 
 * :mod:`.tansu_compat`: the embedded Tansu broker's wrong latest offsets, fetch wait and
   slow group leave (``apply_kafka_compat``, ``faust_broker_settings``);
 * :mod:`.faust_fixes`: failover bugs that drop events or commit past them;
-* :mod:`.partition_watchdog`: notices and repairs a partition the consumer stopped reading.
+* :mod:`.partition_watchdog`: notices and repairs a partition the consumer stopped reading;
+* :mod:`.passive_stream`: Faust's background drain of a stream with acks left to the caller
+  (``drain_passively``, for ``stream_apps.kafka.batches.take_batches``).
 """
 
 from __future__ import annotations
 
 from importlib import metadata
 
+from stream_apps.kafka.patches import passive_stream
 from stream_apps.kafka.patches.faust_fixes import apply_faust_fixes, faust_fixes_applied
 from stream_apps.kafka.patches.tansu_compat import (
     apply_kafka_compat,
@@ -22,8 +26,8 @@ from stream_apps.kafka.patches.tansu_compat import (
     kafka_compat_applied,
 )
 
-__all__ = ["PATCHED_VERSIONS", "UnsupportedLibraryVersion", "apply_patches", "check_versions",
-           "faust_broker_settings", "patches_applied"]
+__all__ = ["PATCHED_VERSIONS", "UnsupportedLibraryVersion", "apply_patches", "check_attributes",
+           "check_versions", "faust_broker_settings", "patches_applied"]
 
 #: The versions whose internals the patches were written against and tested on.
 PATCHED_VERSIONS = {"faust-streaming": "0.15.3", "aiokafka": "0.14.0"}
@@ -49,9 +53,21 @@ def check_versions(installed: dict[str, str] | None = None) -> None:
             "running with other versions could lose events on failover.")
 
 
+def check_attributes(missing: list[str] | None = None) -> None:
+    """Raise :class:`UnsupportedLibraryVersion` if a private attribute the patches use is
+    gone (``missing``: the names; default: what :mod:`.passive_stream` finds missing here)."""
+    if missing is None:
+        missing = passive_stream.missing_attributes()
+    if missing:
+        raise UnsupportedLibraryVersion(
+            f"streamrec uses private internals of faust-streaming that this install lacks: "
+            f"{', '.join(missing)}. Install faust-streaming=={PATCHED_VERSIONS['faust-streaming']}.")
+
+
 def apply_patches(fetch_max_wait_ms: int) -> None:
-    """Check the library versions, then apply every patch (idempotent)."""
+    """Check the library versions and private attributes, then apply every patch (idempotent)."""
     check_versions()
+    check_attributes()
     apply_kafka_compat(fetch_max_wait_ms=fetch_max_wait_ms)
     apply_faust_fixes()
 

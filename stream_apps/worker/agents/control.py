@@ -56,9 +56,9 @@ def register_control(app: Any, ctx: WorkerContext, control_topic: Any, user_stat
                 had_state = user_state.get(user_id) is not None
                 if had_state:
                     del user_state[user_id]  # a tombstone on the changelog
-                ctx.feedback.forget_user(user_id)  # pages not yet labelled (fatigue is in the state)
-                ctx.next_event.forget_user(user_id)  # their last candidate set, and their
-                ctx.refits.log.forget_user(user_id)  # items in the item model's next fit
+                ctx.learning.feedback.forget_user(user_id)  # pages not yet labelled (fatigue is in the state)
+                ctx.learning.next_event.forget_user(user_id)  # their last candidate set, and their
+                ctx.learning.refits.log.forget_user(user_id)  # items in the item model's next fit
                 # A tombstone for the user's recommendations, for compacted consumers.
                 await recommendations_topic.send(key=user_id.encode(), value=None)
                 # Make the forget durable before confirming it to anyone: flush the

@@ -45,19 +45,19 @@ def register_interactions(app: Any, ctx: WorkerContext, events_topic: Any, user_
 
     @app.agent(events_topic, name="interactions")
     async def interactions(stream: Any) -> None:
-        if ctx.catalog_loaded is not None:
-            await ctx.catalog_loaded.wait()  # recommending from half a catalogue helps nobody
+        if ctx.catalogue.catalog_loaded is not None:
+            await ctx.catalogue.catalog_loaded.wait()  # recommending from half a catalogue helps nobody
         async for events in take_batches(stream, settings.batch_max_events, settings.batch_window_ms / 1000):
             started = time.perf_counter()
             batch = UserBatch(user_state, settings.coalesce_user_events)
             outbox = IncrementsOutbox()
             # Learning writes the co-visitation and trending counts that a ranking job (an
             # HTTP request's page) reads in the ranking thread: not at the same time.
-            async with ctx.index_lock:
+            async with ctx.catalogue.index_lock:
                 for event in events:
                     await take_event(ctx, batch, event, rekey_topics, dead_letter_topic, outbox)
-                if ctx.signals is not None:
-                    outbox.flush(ctx.signals)
+                if ctx.signalling.signals is not None:
+                    outbox.flush(ctx.signalling.signals)
             batch.write_states()  # one changelog record per changed user, before their pages go out
             messages = await serve_pages(ctx, [p.ask() for p in batch.pages])
             for page, message in zip(batch.pages, messages):
@@ -171,19 +171,19 @@ async def take_event(ctx: WorkerContext, batch: UserBatch, event: Any, rekey_top
         item_vector = ctx.item_vector(parsed.item_id)
         if parsed.query and not (state is not None and state.has_seen(parsed.event_id)):
             query_vector = await ctx.encode_query(parsed.query)
-    dim = ctx.catalog.index.dim if ctx.catalog is not None else None
+    dim = ctx.catalogue.catalog.index.dim if ctx.catalogue.catalog is not None else None
     new_state, effects = handle_event(state, parsed, item_vector, query_vector, dim, ctx.step_config, now)
     if effects.duplicate:
         ctx.metrics.duplicates.inc()
         return
     if isinstance(parsed, Impression):
         if parsed.rec_id:  # toward its page's labels; fatigue is in the state
-            ctx.feedback.impression(parsed.rec_id, parsed.item_ids, now)
+            ctx.learning.feedback.impression(parsed.rec_id, parsed.item_ids, now)
     else:
         if effects.feedback:
-            ctx.feedback.action(*effects.feedback, now)
+            ctx.learning.feedback.action(*effects.feedback, now)
         if effects.learn:  # against the state before the event: its recent items co-occur
-            learn_signals(ctx, state, parsed, ctx.interest_config, event.message, outbox)
+            learn_signals(ctx, state, parsed, ctx.catalogue.interest_config, event.message, outbox)
             note_action(ctx, parsed)  # the item model's log, categories, next-event labels
     if new_state is not None:
         batch.put(parsed.user_id, new_state, event)

@@ -27,8 +27,8 @@ def register_training(app: Any, ctx: WorkerContext, examples_topic: Any, model_t
 
     @app.timer(interval=1.0)
     async def send_closed_pages() -> None:
-        examples = ctx.feedback.due(time.time())
-        next_event, ctx.next_event_examples = ctx.next_event_examples, []
+        examples = ctx.learning.feedback.due(time.time())
+        next_event, ctx.learning.next_event_examples = ctx.learning.next_event_examples, []
         for source, batch in (("feedback", examples), ("next_event", next_event)):
             for example in batch:
                 await examples_topic.send(key=example.rec_id.encode(), value=example_to_wire(example))
@@ -38,16 +38,16 @@ def register_training(app: Any, ctx: WorkerContext, examples_topic: Any, model_t
 
     @app.agent(examples_topic, name="ranker-trainer")
     async def train(stream: Any) -> None:
-        if ctx.models_loaded is not None:
-            await ctx.models_loaded.wait()  # resume from the newest version, not from scratch
+        if ctx.learning.models_loaded is not None:
+            await ctx.learning.models_loaded.wait()  # resume from the newest version, not from scratch
         trainer = Trainer(ctx.settings.ranker_config(), ctx.settings.ranker_publish_interval_s,
-                          ctx.model_state, default=ctx.default_scorer)
-        ctx.trainer = trainer  # /metrics and /api/stats show what it does
-        seen = ctx.model_updates_seen
+                          ctx.learning.model_state, default=ctx.learning.default_scorer)
+        ctx.learning.trainer = trainer  # /metrics and /api/stats show what it does
+        seen = ctx.learning.model_updates_seen
         async for value in stream:
-            if ctx.model_updates_seen != seen and ctx.model_state is not None:
-                seen = ctx.model_updates_seen  # a version from elsewhere, or a rollback
-                trainer.resume_from(ctx.model_state)
+            if ctx.learning.model_updates_seen != seen and ctx.learning.model_state is not None:
+                seen = ctx.learning.model_updates_seen  # a version from elsewhere, or a rollback
+                trainer.resume_from(ctx.learning.model_state)
             try:
                 example = example_from_wire(value)
                 trainer.add(example)
@@ -99,7 +99,7 @@ def trainer_reason_kind(reason: str) -> str:
 
 def trainer_status(ctx: WorkerContext) -> dict[str, Any] | None:
     """What /api/stats shows of the trainer (``None`` on a worker that does not own it)."""
-    trainer: Trainer | None = ctx.trainer
+    trainer: Trainer | None = ctx.learning.trainer
     if trainer is None:
         return None
     check = trainer.last_check
