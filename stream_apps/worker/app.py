@@ -93,7 +93,7 @@ def create_app(settings: Settings) -> Worker:
                      dead_letter_topic)
     register_views(app, ctx, user_state)
     register_partition_watchdog(app, lambda: ctx.ready, ctx.metrics.partition_stall_repairs,
-                                settings.partition_stall_s)
+                                settings.partition_stall_s, busy_in_hand=2 * settings.batch_max_events)
     register_training(app, ctx, examples_topic, model_topic)
 
     @app.task

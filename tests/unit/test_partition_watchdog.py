@@ -106,13 +106,14 @@ def test_the_threshold_must_be_positive() -> None:
         StallDetector(stall_after_s=0.0)
 
 
-def test_time_inside_a_long_commit_does_not_count() -> None:
-    # A busy worker's commit waits for the producer's flush: 60 s here, sampled every 2 s.
+def test_time_while_busy_does_not_count() -> None:
+    # A busy worker's commit waits for the producer's flush (or its agents hold a backlog):
+    # 60 s here, sampled every 2 s.
     d = StallDetector(stall_after_s=10.0)
     stuck = reading(27, 25, 24)
     assert d.observe(0.0, [stuck]) == []
     for t in range(2, 62, 2):
-        assert d.observe(float(t), [stuck], committing=True) == []
+        assert d.observe(float(t), [stuck], busy=True) == []
     # Out of the commit with no progress: the stall clock goes on from where it stood.
     assert d.observe(64.0, [stuck]) == []
     assert d.observe(72.0, [stuck]) == []

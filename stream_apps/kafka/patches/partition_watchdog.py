@@ -11,10 +11,13 @@ or aiokafka notices. This watchdog does:
   not rebalancing. Faust commits what was processed every ~3 s, so a partition that
   reads on but cannot commit (an event missing below what it read, see
   :mod:`stream_apps.kafka.patches.faust_fixes`) is stalled too; one whose events an agent is still
-  working on (a slow batch) is not. Time while a commit is running does not count: a
-  commit first waits for the producer to flush, which takes tens of seconds on a busy
-  worker, and repairing then (a seek back, a rejoin with its changelog recovery) only
-  adds work to a worker that is behind.
+  working on (a slow batch) is not. Time while the worker is busy does not count: while a
+  commit runs (it first waits for the producer to flush, tens of seconds on a worker that
+  is behind) or while the agents hold a backlog (at least ``busy_in_hand`` messages not
+  acknowledged: Faust then stops handing out messages of every partition until a stream
+  has room, so a partition of another topic waits without being stalled). Repairing
+  then (a seek back, a rejoin with its changelog recovery) only adds work to a worker
+  that is behind.
 * :func:`register_partition_watchdog` samples the worker every few seconds and repairs a
   stalled partition: first by resuming it and seeking it back to its committed offset
   (what Faust does for every partition at the end of a rebalance; replays are harmless,
@@ -100,12 +103,12 @@ class StallDetector:
     >>> d.observe(30.0, [moving])
     []
 
-    Time while a commit runs is not counted (commits wait for the producer's flush):
+    Time while the worker is busy (a commit running, a backlog in hand) is not counted:
 
     >>> d = StallDetector(stall_after_s=10.0)
-    >>> d.observe(0.0, [stuck]), d.observe(2.0, [stuck], committing=True)
+    >>> d.observe(0.0, [stuck]), d.observe(2.0, [stuck], busy=True)
     ([], [])
-    >>> d.observe(40.0, [stuck], committing=True), d.observe(45.0, [stuck])
+    >>> d.observe(40.0, [stuck], busy=True), d.observe(45.0, [stuck])
     ([], [])
     >>> [(s.reading.partition, s.stuck_s) for s in d.observe(55.0, [stuck])]
     [(3, 10.0)]
@@ -113,9 +116,9 @@ class StallDetector:
 
     stall_after_s: float
     _tracks: dict[tuple[str, int], _Track] = field(default_factory=dict)
-    _clock: float = 0.0  # seconds observed outside commits
+    _clock: float = 0.0  # seconds observed while not busy
     _last_now: float | None = None
-    _was_committing: bool = False
+    _was_busy: bool = False
 
     def __post_init__(self) -> None:
         if not self.stall_after_s > 0:
@@ -125,24 +128,25 @@ class StallDetector:
         """Forget all partitions: after a rebalance every clock starts again."""
         self._tracks.clear()
 
-    def _advance(self, now: float, committing: bool) -> float:
-        """The clock at ``now``: an interval counts only if no commit ran at either end
-        of it (sampled every few seconds, so a commit is seen at one end or both)."""
-        if self._last_now is not None and not (committing or self._was_committing):
+    def _advance(self, now: float, busy: bool) -> float:
+        """The clock at ``now``: an interval counts only if the worker was not busy at
+        either end of it (sampled every few seconds, so a long commit is seen at one end
+        or both)."""
+        if self._last_now is not None and not (busy or self._was_busy):
             self._clock += max(now - self._last_now, 0.0)
-        self._last_now, self._was_committing = now, committing
+        self._last_now, self._was_busy = now, busy
         return self._clock
 
     def observe(self, now: float, readings: Iterable[PartitionReading],
-                committing: bool = False) -> list[Stall]:
+                busy: bool = False) -> list[Stall]:
         """Record ``readings`` taken at ``now``; the partitions stalled at that moment.
-        ``committing``: a commit is running (from its start to its end, the time does
-        not count toward a stall).
+        ``busy``: a commit running or a backlog in the agents' hands (see the module's
+        docstring); the time until the next reading does not count toward a stall.
 
         A reported partition is reported again only after another ``stall_after_s``
         without progress (with ``repeat`` one higher), so each repair gets time to work.
         """
-        now = self._advance(now, committing)
+        now = self._advance(now, busy)
         stalls: list[Stall] = []
         seen: set[tuple[str, int]] = set()
         for r in readings:
@@ -169,11 +173,14 @@ def repair_action(stall: Stall) -> str:
 # --- Faust glue -----------------------------------------------------------------------
 
 def register_partition_watchdog(app: Any, ready: Callable[[], bool], repairs: Any,
-                                stall_after_s: float, interval_s: float = 2.0) -> Any:
+                                stall_after_s: float, interval_s: float = 2.0,
+                                busy_in_hand: int = 512) -> Any:
     """A Faust timer that checks the worker's partitions every ``interval_s``.
 
     ``ready()`` says when the worker's streams are meant to run (the agents may wait for
-    the catalogue first); ``repairs`` is a Prometheus counter labelled by ``action``.
+    the catalogue first); ``repairs`` is a Prometheus counter labelled by ``action``;
+    ``busy_in_hand``: messages handed to the agents and not acknowledged from which the
+    worker counts as backlogged (a couple of micro-batches' worth).
     """
     detector = StallDetector(stall_after_s)
     last_generation: list[Any] = [None]
@@ -185,7 +192,9 @@ def register_partition_watchdog(app: Any, ready: Callable[[], bool], repairs: An
             detector.reset()
             last_generation[0] = generation
             return
-        for stall in detector.observe(time.monotonic(), read_partitions(app), committing(app)):
+        readings = read_partitions(app)
+        busy = committing(app) or sum(r.in_hand for r in readings) >= busy_in_hand
+        for stall in detector.observe(time.monotonic(), readings, busy):
             await repair(app, stall, repair_action(stall), repairs)
 
     return partition_watchdog
