@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stream_apps.tools.bench import BenchOptions, bytes_per_user, parse_sizes, percentiles, table_rows
+from stream_apps.tools.bench import (
+    BenchOptions,
+    bytes_per_user,
+    parse_sizes,
+    percentiles,
+    table_rows,
+    wait_caught_up,
+)
 from stream_apps.tools.bench_ann import bench_ann, realistic_vectors
 
 
@@ -79,6 +86,24 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert "0.97" in hnsw[1] and hnsw[3] == "30.0x faster"
     assert by_name["worker throughput (events/s)"][3] == "0.25"
     assert "(behind)" in by_name["  at 50/s (received/sent)"][2]
+    assert by_name["  caught up after the drain (lag 0 for 3 s)"][1] == "-"
+
+
+def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    # A lag that drops to 0 once, rises again (a commit's records), then stays at 0.
+    lags = iter([40, 0, 7, 3, 0, 0, 0, 0, 0, 0, 0, 0])
+    assert wait_caught_up(lambda: next(lags), quiet_s=3.0, poll_s=1.0, clock=clock, sleep=sleep) == 4.0
+    now[0] = 0.0
+    # Never quiet (or a worker that does not answer): None at the cap.
+    assert wait_caught_up(lambda: None, quiet_s=3.0, cap_s=10.0, poll_s=1.0, clock=clock, sleep=sleep) is None
 
 
 def test_paced_rates_reach_the_limit_and_include_half_of_it() -> None:
