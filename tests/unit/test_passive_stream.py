@@ -59,3 +59,18 @@ def test_a_missing_private_attribute_stops_the_worker_at_start_up(monkeypatch: p
     assert passive_stream.missing_attributes() == ["Stream._enable_passive_renamed"]
     with pytest.raises(patches.UnsupportedLibraryVersion, match=r"Stream\._enable_passive_renamed"):
         patches.apply_patches(fetch_max_wait_ms=50)
+
+
+def test_every_listed_private_attribute_is_checked_at_start_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    from faust import streams as faust_streams
+
+    from stream_apps.kafka.patches import current_event, partition_watchdog
+
+    assert patches.missing_attributes() == []
+    monkeypatch.setattr(current_event, "PRIVATE_ATTRIBUTES", ((faust_streams, "_current_event_renamed"),))
+    monkeypatch.setattr(partition_watchdog, "PRIVATE_ATTRIBUTES",
+                        ((partition_watchdog.FaustConsumer, "_commit_fut_renamed"),))
+    assert patches.missing_attributes() == ["faust.streams._current_event_renamed",
+                                            "Consumer._commit_fut_renamed"]
+    with pytest.raises(patches.UnsupportedLibraryVersion, match="_current_event_renamed"):
+        patches.apply_patches(fetch_max_wait_ms=50)

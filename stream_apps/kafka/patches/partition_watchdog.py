@@ -35,10 +35,17 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from faust.transport.consumer import Consumer as FaustConsumer
+
 log = logging.getLogger(__name__)
 
-__all__ = ["PartitionReading", "Stall", "StallDetector", "register_partition_watchdog",
-           "repair_action"]
+__all__ = ["PRIVATE_ATTRIBUTES", "PartitionReading", "Stall", "StallDetector",
+           "register_partition_watchdog", "repair_action"]
+
+#: Private Faust attributes the watchdog reads that a class can be asked for (checked at
+#: start-up by :func:`stream_apps.kafka.patches.apply_patches`; the consumer's offset and
+#: unacked-message bookkeeping only exists on an instance).
+PRIVATE_ATTRIBUTES: tuple[tuple[Any, str], ...] = ((FaustConsumer, "_commit_fut"),)
 
 #: Actions, in the order they are tried on the same partition.
 SEEK, REJOIN = "seek", "rejoin"

@@ -26,7 +26,7 @@ from engine.interests import UserState, deserialize_state, serialize_state
 from engine.step import handle_event
 from stream_apps.codecs import dumps, loads
 from stream_apps.kafka.batches import take_batches
-from stream_apps.kafka.current_event import current_event_as
+from stream_apps.kafka.patches.current_event import current_event_as
 from stream_apps.worker.context import WorkerContext
 from stream_apps.worker.dead_letter import send_to_dead_letter
 from stream_apps.worker.learning import note_action

@@ -6,6 +6,10 @@ event). A batch is handled after its events were taken, when there is no current
 (``TypeError: Cannot modify table key from outside of stream iteration``). Writing a
 user's state "as" one of that user's events of the batch puts the record on the same
 partition as the per-event path did (events and table are co-partitioned by user).
+
+Faust has no public setter for the current event: the private context variable is listed
+in :data:`PRIVATE_ATTRIBUTES`, which :func:`stream_apps.kafka.patches.apply_patches`
+checks at start-up.
 """
 
 from __future__ import annotations
@@ -16,6 +20,11 @@ from contextlib import contextmanager
 from typing import Any
 
 from faust import streams as faust_streams
+
+__all__ = ["PRIVATE_ATTRIBUTES", "current_event_as"]
+
+#: (owner, attribute) pairs this module relies on beyond Faust's public API.
+PRIVATE_ATTRIBUTES: tuple[tuple[Any, str], ...] = ((faust_streams, "_current_event"),)
 
 
 @contextmanager
