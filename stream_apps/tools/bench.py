@@ -519,13 +519,15 @@ def _produce_index(prod: Any, topic: str, catalogue: list[dict[str, Any]], centr
 
 
 def worker_lag(web_port: int) -> int | None:
-    """Messages the worker has not read yet over all its partitions (``/api/stats``), None
-    when it does not answer."""
+    """Messages on the worker's partitions past its last commit (``/api/stats``): read or
+    not, they are not done until committed. None when it does not answer."""
     from stream_apps.tools.processes import get_json
 
     status, stats = get_json(f"http://127.0.0.1:{web_port}/api/stats", timeout=10.0)
-    lag = ((stats or {}).get("partitions") or {}).get("total_lag") if status == 200 else None
-    return int(lag) if lag is not None else None
+    if status != 200:
+        return None
+    rows = ((stats or {}).get("partitions") or {}).get("assigned") or []
+    return sum(max(r["highwater"] - (r.get("committed") or 0), 0) for r in rows if r.get("highwater") is not None)
 
 
 def wait_caught_up(lag: Callable[[], int | None], quiet_s: float = 3.0, cap_s: float = 180.0,
@@ -606,7 +608,7 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
              f"pass-through {result.get('passthrough_load_average')}", ""),
             ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),
              sizes(result.get("throughput_batches")), ""),
-            ("  caught up after the drain (lag 0 for 3 s)", _seconds(result.get("caught_up_after_s", "-")),
+            ("  caught up after the drain (all committed for 3 s)", _seconds(result.get("caught_up_after_s", "-")),
              "latency is timed from then on", ""),
             (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s"
              f"{' (half the max)' if result['latency_rate'] == result.get('half_max_rate') else ''}",

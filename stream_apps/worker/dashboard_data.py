@@ -169,7 +169,7 @@ def partitions(app: Any) -> dict[str, Any]:
             # An active changelog partition is table state this worker owns and writes;
             # it is read only during recovery, so "lag" there would mean nothing.
             rows.append({"topic": tp.topic, "partition": tp.partition, "highwater": None,
-                         "position": None, "lag": None,
+                         "position": None, "lag": None, "committed": None,
                          "role": "state" if key in actives else "standby"})
             continue
         try:
@@ -181,7 +181,7 @@ def partitions(app: Any) -> dict[str, Any]:
         lag = max(highwater - position, 0) if highwater is not None and position is not None else (
             highwater if highwater is not None and position is None else None)
         rows.append({"topic": tp.topic, "partition": tp.partition, "highwater": highwater,
-                     "position": position, "lag": lag,
+                     "position": position, "lag": lag, "committed": committed.get(tp),
                      "role": "active" if key in actives else "standby" if key in standbys else "assigned"})
     owners = []
     try:

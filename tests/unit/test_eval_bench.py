@@ -86,7 +86,7 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert "0.97" in hnsw[1] and hnsw[3] == "30.0x faster"
     assert by_name["worker throughput (events/s)"][3] == "0.25"
     assert "(behind)" in by_name["  at 50/s (received/sent)"][2]
-    assert by_name["  caught up after the drain (lag 0 for 3 s)"][1] == "-"
+    assert by_name["  caught up after the drain (all committed for 3 s)"][1] == "-"
 
 
 def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
