@@ -89,7 +89,7 @@ class Stall:
 
 @dataclass
 class _Track:
-    since: float  # on the detector's clock (time outside commits)
+    since: float  # on the detector's clock (time while not busy)
     committed: int | None
     reported: int = 0
 
