@@ -530,7 +530,11 @@ def worker_lag(web_port: int) -> int | None:
     return sum(max(r["highwater"] - (r.get("committed") or 0), 0) for r in rows if r.get("highwater") is not None)
 
 
-def wait_caught_up(lag: Callable[[], int | None], quiet_s: float = 3.0, cap_s: float = 180.0,
+#: How long the bench waits for the worker to commit everything after the drain.
+CATCH_UP_CAP_S = 180.0
+
+
+def wait_caught_up(lag: Callable[[], int | None], quiet_s: float = 3.0, cap_s: float = CATCH_UP_CAP_S,
                    poll_s: float = 0.5, clock: Callable[[], float] = time.monotonic,
                    sleep: Callable[[float], None] = time.sleep) -> float | None:
     """Seconds until ``lag()`` was 0 for ``quiet_s`` in a row (counted to the start of
@@ -583,7 +587,7 @@ def batch_stats(before: dict[int, int], after: dict[int, int]) -> dict[str, Any]
 # --- the command ---------------------------------------------------------------------
 
 def _seconds(value: Any) -> str:
-    return "not within 180 s" if value is None else f"{value} s" if isinstance(value, (int, float)) else str(value)
+    return f"not within {CATCH_UP_CAP_S:.0f} s" if value is None else f"{value} s" if isinstance(value, (int, float)) else str(value)
 
 
 def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
