@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 
 import numpy as np
 import orjson
@@ -29,7 +30,7 @@ from numpy.typing import NDArray
 
 from engine.config import ConfigError
 from engine.errors import InvalidEvent
-from engine.trending import DecayedCounter
+from engine.trending import DecayedCounter, check_weights
 
 
 @dataclass(frozen=True)
@@ -167,13 +168,13 @@ class Covisitation:
         (2.0, 0.0, 1.0)
         """
         _check(mass, now)
-        for weight in neighbours.values():
-            _check(weight, now)
+        check_weights(neighbours.values())
         cfg = self.config
-        kept = sorted(neighbours.items(), key=lambda kv: (-kv[1], kv[0]))[:cfg.max_neighbours]
+        # Strongest first, ties by id: two stable C-level sorts instead of a key function.
+        by_id = sorted(neighbours.items())
+        kept = dict(sorted(by_id, key=itemgetter(1), reverse=True)[:cfg.max_neighbours])
         row = DecayedCounter(cfg.half_life_s, cfg.max_neighbours, cfg.evict_fraction)
-        for other, weight in kept:
-            row.set(other, weight, now)
+        row.replace_all(kept, now)
         self._mass.set(item_id, mass, now)
         if kept:
             self._rows[item_id] = row

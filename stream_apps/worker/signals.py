@@ -15,13 +15,48 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from engine.events import Interaction
 from engine.interests import UserState
-from engine.item_signals import SignalsReplica, event_increments, increments_message, partition_for
+from engine.item_signals import (
+    ItemRow,
+    SignalsReplica,
+    event_increments,
+    increments_message,
+    partition_for,
+    row_from_dict,
+)
 from engine.recommend import learn_collaborative
 from stream_apps.codecs import dumps
 
 log = logging.getLogger(__name__)
+
+
+class DecodedRows:
+    """Item-signals rows as this worker last wrote them, with their bytes: the aggregator
+    reads its own table value back for the next increments, and the reader gets the same
+    bytes back from the changelog, so a row this worker wrote is decoded by neither (the
+    bytes are compared, so another writer's row is always decoded). At most ``capacity``
+    rows, the least recently written dropped first: only the hot ones pay off."""
+
+    def __init__(self, capacity: int = 20_000) -> None:
+        self.capacity = capacity
+        self._rows: dict[str, tuple[bytes, ItemRow]] = {}
+
+    def wrote(self, item_id: str, raw: bytes, row: ItemRow) -> None:
+        self._rows.pop(item_id, None)  # re-insert: the dict's order is the write order
+        self._rows[item_id] = (raw, row)
+        if len(self._rows) > self.capacity:
+            del self._rows[next(iter(self._rows))]
+
+    def decode(self, item_id: str, raw: bytes) -> ItemRow:
+        """The row in ``raw`` (``raw`` must be a row's JSON; raises :class:`InvalidEvent` or
+        ``ValueError`` when it is not)."""
+        known = self._rows.get(item_id)
+        if known is not None and (known[0] is raw or known[0] == raw):
+            return known[1]
+        return row_from_dict(orjson.loads(raw))
 
 
 @dataclass
@@ -35,6 +70,7 @@ class SharedSignals:
     highwaters: dict[int, int] = field(default_factory=dict)
     caught_up: bool = False
     sent: int = 0
+    rows: DecodedRows = field(default_factory=DecodedRows)
 
     def status(self) -> dict[str, Any]:
         """What /health and the internal view report."""

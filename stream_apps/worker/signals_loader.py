@@ -13,10 +13,7 @@ import logging
 from contextlib import aclosing
 from typing import Any
 
-import orjson
-
 from engine.errors import InvalidEvent
-from engine.item_signals import row_from_dict
 from stream_apps.kafka.whole_topic import read_whole
 from stream_apps.worker.context import WorkerContext
 
@@ -35,7 +32,7 @@ def apply_records(ctx: WorkerContext, records: list[Any]) -> int:
             continue  # a tombstone: the aggregator never deletes rows today
         try:
             item_id = record.key.decode() if isinstance(record.key, bytes) else str(record.key)
-            row = row_from_dict(orjson.loads(record.value))
+            row = shared.rows.decode(item_id, record.value)
         except (InvalidEvent, ValueError, UnicodeDecodeError) as exc:
             log.error("skipping bad item-signals record at %s[%s]@%s: %s",
                       record.topic, record.partition, record.offset, exc)

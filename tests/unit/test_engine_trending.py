@@ -137,3 +137,28 @@ def test_bad_weight_is_rejected_with_the_value() -> None:
         t.record("a", "home", -1.0, T0)
     with pytest.raises(EngineError):
         t.record("a", "home", 1.0, float("inf"))
+
+
+def test_replace_all_is_exactly_one_set_per_key_on_an_emptied_counter() -> None:
+    rng = random.Random(7)
+    values = {f"i{j}": rng.uniform(0.0, 50.0) for j in range(40)}
+    one_by_one, bulk = DecayedCounter(H, capacity=50), DecayedCounter(H, capacity=50)
+    bulk.add("stale", 3.0, T0)
+    for key, weight in values.items():
+        one_by_one.set(key, weight, T0 + H)
+    bulk.replace_all(values, T0 + H)
+    assert bulk.keys() == one_by_one.keys()
+    for later in (T0 + H, T0 + 5 * H):
+        assert [bulk.get(k, later) for k in values] == [one_by_one.get(k, later) for k in values]
+        assert bulk.total(later) == one_by_one.total(later)  # bit for bit, not approx
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -1.0])
+def test_replace_all_rejects_a_bad_weight_and_keeps_the_counter(bad: float) -> None:
+    c = DecayedCounter(H, capacity=5)
+    c.add("a", 2.0, T0)
+    with pytest.raises(InvalidEvent, match="finite and >= 0"):
+        c.replace_all({"b": 1.0, "c": bad}, T0)
+    assert c.keys() == ["a"] and c.get("a", T0) == 2.0
+    with pytest.raises(InvalidEvent, match="capacity"):
+        c.replace_all({str(j): 1.0 for j in range(6)}, T0)

@@ -67,6 +67,14 @@ def test_covisitation_set_row_replaces_a_row_and_keeps_the_strongest() -> None:
     assert "a" not in cv and cv.mass("a", 10.0) == pytest.approx(1.0)
 
 
+def test_covisitation_set_row_breaks_ties_by_id_and_checks_every_weight() -> None:
+    cv = Covisitation(CovisitConfig(normalise=False, max_neighbours=2, half_life_s=10.0))
+    cv.set_row("a", {"z": 1.0, "m": 1.0, "b": 1.0, "y": 5.0}, 1.0, 0.0)
+    assert [other for other in ("b", "m", "y", "z") if cv.count("a", other, 0.0) > 0] == ["b", "y"]
+    with pytest.raises(InvalidEvent):  # a bad weight is an error even where it would be cut
+        cv.set_row("a", {"y": 5.0, "b": 1.0, "m": float("nan")}, 1.0, 0.0)
+
+
 def test_covisitation_add_row_is_one_rows_share_of_update() -> None:
     whole, rows = Covisitation(COVISIT), Covisitation(COVISIT)
     whole.update(["p", "q"], "b", 2.0, T0)

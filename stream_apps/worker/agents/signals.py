@@ -24,7 +24,6 @@ from engine.item_signals import (
     apply_increments,
     parse_increments_message,
     partition_for,
-    row_from_dict,
     row_to_dict,
 )
 from engine.trending import TrendingConfig
@@ -39,6 +38,9 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                                dead_letter_topic: Any) -> Any:
     covisit, trending = ctx.settings.covisit_config(), TrendingConfig()
     partitions = ctx.settings.partitions
+    shared = ctx.signalling.signals
+    if shared is None:
+        raise RuntimeError("create_app sets ctx.signalling.signals before the aggregator")
     increments = Counter("streamrec_signal_increments_total",
                          "Row increments received by this worker's aggregator: applied, or skipped "
                          "as replays (source offset already in the row)", ["result"],
@@ -59,7 +61,7 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                     continue
                 raw = signals_table.get(item_id)
                 try:
-                    row = row_from_dict(orjson.loads(raw)) if raw else ItemRow()
+                    row = shared.rows.decode(item_id, raw) if raw else ItemRow()
                 except (InvalidEvent, ValueError) as exc:  # only we write it: a bug, not fatal
                     log.error("item-signals row %r unreadable, left as it is: %s", item_id, exc)
                     continue
@@ -69,7 +71,9 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                 # Written even when every increment was a replay: the row's ``seen`` then
                 # tells the sender's replica that its re-sent increments are already in,
                 # so it drops them instead of keeping them on top of the row for ever.
-                signals_table[item_id] = orjson.dumps(row_to_dict(new_row))
+                new_raw = orjson.dumps(row_to_dict(new_row))
+                shared.rows.wrote(item_id, new_raw, new_row)
+                signals_table[item_id] = new_raw
             if misplaced:  # the rest of the message was applied; these rows belong elsewhere
                 await send_to_dead_letter(ctx, dead_letter_topic, event,
                                           f"rows for items of other partitions than {partition}: "
