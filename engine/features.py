@@ -94,21 +94,25 @@ def category_affinity(recent_categories: Sequence[Sequence[str]],
     >>> category_affinity([("tea",), ("tea", "mugs"), ("shoes",)], [("tea",), ("toys",)]).round(3)
     array([0.667, 0.   ], dtype=float32)
     """
-    out = np.zeros(len(candidate_categories), dtype=np.float32)
     if not recent_categories:
-        return out
+        return np.zeros(len(candidate_categories), dtype=np.float32)
     holders: dict[str, set[int]] = {}  # category -> the recent items in it
     for i, cats in enumerate(recent_categories):
         for cat in cats:
             holders.setdefault(cat, set()).add(i)
     empty: set[int] = set()
-    for row, cats in enumerate(candidate_categories):
-        if len(cats) == 1:  # the common case: no union to build
-            sharing = len(holders.get(cats[0], empty))
-        else:
-            sharing = len(empty.union(*(holders.get(c, empty) for c in cats)))
-        out[row] = sharing / len(recent_categories)
-    return out
+    n_recent = len(recent_categories)
+    # Candidates share a few category paths: each path's share is computed once.
+    share_of: dict[tuple[str, ...], float] = {}
+    shares: list[float] = []
+    for cats in candidate_categories:
+        path = tuple(cats)
+        share = share_of.get(path)
+        if share is None:
+            sharing = len(empty.union(*(holders.get(c, empty) for c in path)))
+            share = share_of[path] = sharing / n_recent
+        shares.append(share)
+    return np.array(shares, dtype=np.float32)
 
 
 def last_category(recent_categories: Sequence[Sequence[str]]) -> str | None:

@@ -22,6 +22,7 @@ from engine.features import (
     CandidateSignals,
     UserContext,
     build_features,
+    category_affinity,
     default_scores,
     merge_sources,
     user_context,
@@ -351,3 +352,19 @@ def test_a_linear_ranker_started_at_the_default_ranks_like_it_before_any_step() 
     assert np.unique(OnlineRanker(RankerConfig()).score(x)).size == 1
     with pytest.raises(ConfigError):
         OnlineRanker(RankerConfig(), start={"no_such_feature": 1.0})
+
+
+def test_category_affinity_is_the_share_of_recent_items_sharing_a_category() -> None:
+    rng = np.random.default_rng(3)
+    names = ["tea", "mugs", "books", "poetry", "toys"]
+
+    def paths(n: int) -> list[tuple[str, ...]]:
+        return [tuple(rng.choice(names, size=int(rng.integers(0, 3)), replace=False)) for _ in range(n)]
+
+    for _ in range(50):
+        recent, candidates = paths(int(rng.integers(1, 8))), paths(int(rng.integers(0, 30)))
+        expected = [sum(1 for r in recent if set(r) & set(c)) / len(recent) for c in candidates]
+        got = category_affinity(recent, candidates)
+        assert got.dtype == np.float32 and got.shape == (len(candidates),)
+        np.testing.assert_array_equal(got, np.array(expected, dtype=np.float32))
+    assert category_affinity([], [("tea",)]).tolist() == [0.0]
