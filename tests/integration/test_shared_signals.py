@@ -15,6 +15,7 @@ import pytest
 
 from engine.config import InterestConfig
 from engine.covisit import Covisitation, CovisitConfig
+from engine.item_signals import RowIncrement, increments_message, partition_for
 from stream_apps.kafka.broker import free_port
 from stream_apps.kafka.clients import producer
 from stream_apps.kafka.topics import TopicNames
@@ -160,6 +161,37 @@ class Deployment:
         self.producer.close()
 
 
+def _bad_increments_go_to_dead_letter(deployment: Deployment, port: int) -> None:
+    """An increments message that does not parse, and one with a row of another partition
+    than the one it was sent to: both to dead-letter with a reason; the rest of the second
+    message is applied, and the aggregator goes on."""
+    partitions = deployment.settings.partitions
+    ids = (f"zz-probe-{n}" for n in range(1000))
+    here = next(i for i in ids if partition_for(i, partitions) == 0)
+    elsewhere = next(i for i in ids if partition_for(i, partitions) != 0)
+    dead = TopicCollector(deployment.settings, deployment.names.dead_letter)
+    dead.start()
+    try:
+        topic = deployment.names.item_signal_increments
+        deployment.producer.send(topic, value=b"not json", partition=0)
+        rows = {here: RowIncrement({"zz-neighbour": 1.0}, 2.0, {}), elsewhere: RowIncrement({}, 1.0, {})}
+        message = increments_message([("probe[0]", 0, "probe-event", NOW, rows)])
+        deployment.producer.send(topic, value=orjson.dumps(message), partition=0)
+        deployment.producer.flush()
+        deadline = time.monotonic() + 60
+        while len(errors := [m["error"] for m in dead.snapshot() if m["source_topic"] == topic]) < 2:
+            assert time.monotonic() < deadline, f"dead-letter has {errors}"
+            time.sleep(0.2)
+        assert any("not valid UTF-8 JSON" in e for e in errors), errors
+        assert any(f"other partitions than 0: {elsewhere}" in e for e in errors), errors
+        # Scores come back normalised by the masses: the neighbour and the mass say it all.
+        while (got := _neighbours(port, [here])[here])[1] != pytest.approx(2.0) or set(got[0]) != {"zz-neighbour"}:
+            assert time.monotonic() < deadline, f"the message's valid row was not applied: {got}"
+            time.sleep(0.2)
+    finally:
+        dead.stop()
+
+
 @pytest.mark.timeout(900)  # seven worker starts on two shared cores
 def test_one_and_three_workers_learn_the_same_and_survive_sigkill(bootstrap: str, tmp_path: Path,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,6 +210,7 @@ def test_one_and_three_workers_learn_the_same_and_survive_sigkill(bootstrap: str
         one.wait_processed(events)
         (port,) = one.procs
         _assert_same(_neighbours(port, sample), want, "one worker")
+        _bad_increments_go_to_dead_letter(one, port)
     finally:
         one.close()
 

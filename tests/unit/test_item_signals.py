@@ -292,3 +292,32 @@ def test_replica_bounds_its_pending_increments() -> None:
     for k in range(20):
         replica.apply_local(increments([f"x{k}"], f"y{k}", 1.0, None, COVISIT), "ev[0]", k, T0)
     assert replica.pending <= 10
+
+
+def test_one_call_on_merged_messages_is_one_call_per_message_through_the_table() -> None:
+    """The aggregator merges a partition's messages of a batch: bit for bit the rows that
+    applying message after message, each row written to the table and read back, give
+    (also with replays, late increments and rows past their bound)."""
+    config = CovisitConfig(half_life_s=600.0, max_neighbours=6, evict_fraction=0.5)
+    trending = TrendingConfig(half_life_s=300.0, max_scenes=3)
+    rng = random.Random(11)
+    messages: list[list[SourcedIncrement]] = []
+    offsets = {"ev[0]": 0, "ev[1]": 0}
+    for _ in range(12):
+        message = []
+        for _ in range(rng.randrange(1, 5)):
+            source = rng.choice(list(offsets))
+            offsets[source] += rng.choice([1, 1, 2])
+            offset = offsets[source] - (3 if rng.random() < 0.15 else 0)  # now and then a replay
+            inc = RowIncrement({f"n{rng.randrange(15)}": rng.uniform(0.1, 3.0) for _ in range(3)},
+                               rng.uniform(0.0, 2.0), {rng.choice(["*", "home", "cart", "mail"]): 1.0})
+            message.append(SourcedIncrement(source, offset, T0 + rng.uniform(-60.0, 600.0), inc))
+        messages.append(message)
+    one_by_one = ItemRow()
+    for message in messages:
+        one_by_one, _ = apply_increments(one_by_one, message, config, trending)
+        one_by_one = row_from_dict(orjson.loads(orjson.dumps(row_to_dict(one_by_one))))
+    merged, applied = apply_increments(ItemRow(), [u for m in messages for u in m], config, trending)
+    assert applied > 12 and len(one_by_one.neighbours) <= 6
+    assert row_to_dict(merged) == row_to_dict(one_by_one)
+    assert list(merged.neighbours) == list(one_by_one.neighbours)  # the order too: it breaks eviction ties
