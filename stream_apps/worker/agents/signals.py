@@ -59,6 +59,10 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                          "Row increments received by this worker's aggregator: applied, or skipped "
                          "as replays (source offset already in the row)", ["result"],
                          registry=ctx.metrics.registry)
+    rows_written = Counter("streamrec_signal_rows_written_total",
+                           "Item-signals rows this worker's aggregator wrote (changelog records that "
+                           "every worker reads back): one per touched row per batch and partition",
+                           registry=ctx.metrics.registry)
 
     @app.agent(increments_topic, name="item-signals")
     async def aggregate(stream: Any) -> None:
@@ -109,5 +113,6 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
             new_raw = orjson.dumps(row_to_dict(new_row))
             shared.rows.wrote(item_id, new_raw, new_row)
             signals_table[item_id] = new_raw
+            rows_written.inc()
 
     return aggregate
