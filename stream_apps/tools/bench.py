@@ -465,6 +465,7 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         # (shared-signal increments, training examples, its commits), not in that aftermath.
         _say("worker: waiting until it has caught up on every partition")
         out["caught_up_after_s"] = wait_caught_up(lambda: worker_lag(web_port))
+        out["signal_traffic"] = signal_traffic(web_port)  # the drain's: nothing else came yet
         by_rate: dict[str, Any] = {}
         collector = Collector(settings, names.recommendations, from_end=True)
         collector.start()
@@ -560,6 +561,29 @@ def wait_caught_up(lag: Callable[[], int | None], quiet_s: float = 3.0, cap_s: f
     return None
 
 
+def signal_traffic(web_port: int) -> dict[str, float] | None:
+    """The worker's shared-signal counters (``/metrics``): row increments its aggregator
+    received and item-signals rows it wrote. None without shared signals or an answer."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/metrics", timeout=10.0) as response:
+            text = response.read().decode()
+    except OSError:
+        return None
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in ("streamrec_signal_increments_total", "streamrec_signal_rows_written_total"):
+                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    if "streamrec_signal_rows_written_total" not in totals:
+        return None
+    return {"increments": totals.get("streamrec_signal_increments_total", 0.0),
+            "rows_written": totals["streamrec_signal_rows_written_total"]}
+
+
 def batch_sizes(web_port: int) -> dict[int, int]:
     """The worker's micro-batch sizes since it started (``/api/stats``): size -> batches."""
     from stream_apps.tools.processes import get_json
@@ -612,6 +636,15 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
              f"pass-through {result.get('passthrough_load_average')}", ""),
             ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),
              sizes(result.get("throughput_batches")), ""),
+        ]
+        traffic = result.get("signal_traffic")
+        if traffic and traffic["increments"]:
+            events = result.get("throughput_received") or 0
+            rows.append(("  item-signals rows written per event (drain)",
+                         f"{traffic['rows_written'] / events:.2f}" if events else "-",
+                         f"increments per event {traffic['increments'] / events:.2f}" if events else "",
+                         ratio(traffic["rows_written"], traffic["increments"])))
+        rows += [
             ("  caught up after the drain (all committed for 3 s)", _seconds(result.get("caught_up_after_s", "-")),
              "latency is timed from then on", ""),
             (f"latency p50/p99/p999 ms @ {result['latency_rate']}/s"

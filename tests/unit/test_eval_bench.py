@@ -87,6 +87,12 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert by_name["worker throughput (events/s)"][3] == "0.25"
     assert "(behind)" in by_name["  at 50/s (received/sent)"][2]
     assert by_name["  caught up after the drain (all committed for 3 s)"][1] == "-"
+    assert "  item-signals rows written per event (drain)" not in by_name  # shared signals off
+    rows = table_rows({"quick": True, "dim": 384, "throughput_eps": 500.0, "passthrough_eps": 2000.0,
+                       "latency_ms": rate, "latency_rate": 50, "latency_by_rate": {"50": rate},
+                       "throughput_received": 1000, "signal_traffic": {"increments": 5250.0, "rows_written": 4410.0}})
+    signals = {r[0]: r for r in rows}["  item-signals rows written per event (drain)"]
+    assert signals[1:] == ("4.41", "increments per event 5.25", "0.84")
 
 
 def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
