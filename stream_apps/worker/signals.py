@@ -55,7 +55,7 @@ class DecodedRows:
         """The row in ``raw`` (``raw`` must be a row's JSON; raises :class:`InvalidEvent` or
         ``ValueError`` when it is not)."""
         known = self._rows.get(item_id)
-        if known is not None and (known[0] is raw or known[0] == raw):
+        if known is not None and known[0] == raw:  # bytes == checks identity first
             return known[1]
         return row_from_dict(orjson.loads(raw))
 
