@@ -298,6 +298,19 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+def cpu_use(cpu_before: float | None, cpu_after: float | None, wall_s: float, events: int) -> dict[str, float] | None:
+    """A process's CPU milliseconds per event and its busy share of one core over a
+    window of ``wall_s`` seconds in which ``events`` were sent (None without /proc).
+
+    >>> cpu_use(10.0, 12.0, 4.0, 200)
+    {'ms_per_event': 10.0, 'busy_share': 0.5}
+    """
+    if cpu_before is None or cpu_after is None or wall_s <= 0 or events <= 0:
+        return None
+    used = cpu_after - cpu_before
+    return {"ms_per_event": round(1000 * used / events, 2), "busy_share": round(used / wall_s, 2)}
+
+
 class CpuSampler(threading.Thread):
     """Samples a process's CPU time every 50 ms: the CPU it spent between two moments."""
 
@@ -346,9 +359,10 @@ def _paced_rate(prod: Any, topic: str, collector: Collector, rate: int, seconds:
                 item_ids: list[str], rng: random.Random, grace_s: float = 10.0) -> dict[str, Any]:
     """Send ``rate`` events/s for ``seconds``; latency percentiles of their recommendations.
 
-    Each latency is split at the worker's time stamp on the recommendation: ``to_worker``
-    (produce, broker, the worker's fetch and its work) and ``to_reader`` (the worker's
-    send, broker, our fetch). Same host, same clock.
+    Each latency is split at the worker's time stamp on the recommendation, taken when it
+    starts ranking the event's batch: ``to_worker`` (produce, broker, the worker's fetch,
+    its wait for the batch before, applying the batch) and ``to_reader`` (ranking, the
+    worker's send, broker, our fetch). Same host, same clock.
     """
     sent: dict[str, float] = {}
     total = int(rate * seconds)
@@ -475,9 +489,11 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         out["half_max_rate"] = int(round(rate / 2 / 10) * 10)
         for r in rates:
             _say(f"latency at {r} events/s for {options.rate_seconds:.0f} s")
-            before = batch_sizes(web_port)
+            before, cpu_before, wall_before = batch_sizes(web_port), cpu_seconds(worker.pid), time.monotonic()
             by_rate[str(r)] = _paced_rate(prod, names.click, collector, r, options.rate_seconds, item_ids, rng)
             by_rate[str(r)]["batches"] = batch_stats(before, batch_sizes(web_port))
+            by_rate[str(r)]["cpu"] = cpu_use(cpu_before, cpu_seconds(worker.pid), time.monotonic() - wall_before,
+                                             by_rate[str(r)]["sent"])
             if by_rate[str(r)]["saturated"] and not options.quick:
                 _say(f"the worker does not keep up with {r} events/s: higher rates skipped")
                 break
@@ -657,6 +673,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
                          f"{v['received']}/{v['sent']}{' (behind)' if v['saturated'] else ''}", legs))
             if v.get("batches"):
                 rows.append(("    batches", v["batches"]["batches"], sizes(v["batches"]), ""))
+            if v.get("cpu"):  # how close to saturation this rate ran the worker
+                rows.append(("    CPU ms per event, busy share of a core", v["cpu"]["ms_per_event"],
+                             f"busy {v['cpu']['busy_share']:.0%}", ""))
     for ann in result.get("ann", []):
         k, ef = ann["k"], ann["ef_search"]
         rows += [
@@ -699,8 +718,9 @@ def print_table(result: dict[str, Any]) -> None:
         table.add_row(*(str(c) for c in row))
     Console(width=120).print(table)
     if "latency_by_rate" in result:
-        print("latency legs: produced -> the worker's time stamp on the recommendation (broker, the worker's "
-              "fetch and work) + that stamp -> our consumer (the worker's send, broker, our fetch)")
+        print("latency legs: produced -> the worker's time stamp on the recommendation, taken as it starts "
+              "ranking the batch (broker, the worker's fetch, the batch before, applying the events) + that "
+              "stamp -> our consumer (ranking, the worker's send, broker, our fetch)")
 
 
 def run_bench(settings: Settings, options: BenchOptions) -> int:

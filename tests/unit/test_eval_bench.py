@@ -8,6 +8,7 @@ import pytest
 from stream_apps.tools.bench import (
     BenchOptions,
     bytes_per_user,
+    cpu_use,
     parse_sizes,
     percentiles,
     table_rows,
@@ -93,6 +94,13 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
                        "throughput_received": 1000, "signal_traffic": {"increments": 5250.0, "rows_written": 4410.0}})
     signals = {r[0]: r for r in rows}["  item-signals rows written per event (drain)"]
     assert signals[1:] == ("4.41", "increments per event 5.25", "0.84")
+    assert "    CPU ms per event, busy share of a core" not in {r[0] for r in rows}  # not measured
+    measured = {**rate, "cpu": cpu_use(100.0, 104.5, 5.0, 250)}
+    rows = table_rows({"quick": True, "dim": 384, "throughput_eps": 500.0, "passthrough_eps": 2000.0,
+                       "latency_ms": measured, "latency_rate": 50, "latency_by_rate": {"50": measured}})
+    cpu = {r[0]: r for r in rows}["    CPU ms per event, busy share of a core"]
+    assert cpu[1:3] == (18.0, "busy 90%")
+    assert cpu_use(None, 1.0, 5.0, 250) is None and cpu_use(1.0, 2.0, 5.0, 0) is None
 
 
 def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
