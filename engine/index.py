@@ -159,7 +159,7 @@ class HnswIndex:
         """The stored (unit-norm) vectors of known items, shape ``(len(item_ids), dim)``."""
         if not item_ids:
             return np.zeros((0, self.dim), dtype=np.float32)
-        labels = [self._label_of[i] for i in item_ids]
+        labels = np.fromiter(map(self._label_of.__getitem__, item_ids), dtype=np.intp, count=len(item_ids))
         out: Matrix = self._mirror[labels]
         return out
 

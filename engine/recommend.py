@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -183,8 +184,11 @@ def _relative_model_scores(model: ItemItemModel | None, scores: NDArray[np.float
     co-visitation: one scale whatever the data), 0 for items outside the model."""
     if model is None or scores is None:
         return None
-    out = np.array([scores[model.position[c]] if c in model.position else 0.0 for c in candidates],
-                   dtype=np.float32)
+    n = len(candidates)
+    at = np.fromiter(map(model.position.get, candidates, repeat(-1, n)), dtype=np.intp, count=n)
+    known = at >= 0  # a gather instead of a lookup per candidate: the same values
+    out = np.zeros(n, dtype=np.float32)
+    out[known] = np.asarray(scores, dtype=np.float32)[at[known]]
     top = float(out.max(initial=0.0))
     return out / top if top > 0 else np.zeros_like(out)
 
