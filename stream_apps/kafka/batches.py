@@ -9,6 +9,10 @@ goes on taking events into the next batch while the current one is handled, up t
 ``max_events`` (then the stream waits), so under a backlog each batch is as large as
 what arrived meanwhile. Acks are the same as ``take_events``': an event is acked after
 the batch it was yielded in was handled, never before.
+
+An idle stream costs nothing: with no event pending it sleeps until the first one
+arrives (waking every ``within`` instead cost an idle worker about a fifth of a core
+across its two batched agents), and the window runs from that first event.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from stream_apps.kafka.patches.passive_stream import drain_passively
 
 async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIterator[list[Any]]:
     """Lists of at most ``max_events`` events: as soon as one is full, otherwise the
-    events taken within ``within_s`` (or while the previous batch was handled)."""
+    events taken within ``within_s`` of the first (or while the previous batch was handled)."""
     pending: list[Any] = []
+    arrived = asyncio.Event()  # set while ``pending`` is not empty
     full = asyncio.Event()
     room = asyncio.Event()
     room.set()
@@ -33,6 +38,7 @@ async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIt
         if event is None:
             raise RuntimeError("take_batches found no current event")
         pending.append(event)
+        arrived.set()
         if len(pending) >= max_events:
             full.set()
             room.clear()
@@ -42,13 +48,16 @@ async def take_batches(stream: Any, max_events: int, within_s: float) -> AsyncIt
     drain_passively(stream, add)  # as take_events: into ``pending`` in the background, acked here
     while not stream.should_stop:
         if not pending:
-            await stream.wait_for_stopped(full, timeout=within_s)
+            await stream.wait_for_stopped(arrived)  # no timeout: an idle stream sleeps
+            if pending and len(pending) < max_events:
+                await stream.wait_for_stopped(full, timeout=within_s)
         else:  # events came in while the last batch was handled: take what else comes meanwhile
             await asyncio.sleep(0)
         if not pending:
             continue
         batch = pending[:]
         del pending[:]
+        arrived.clear()
         full.clear()
         room.set()
         try:
