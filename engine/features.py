@@ -96,11 +96,10 @@ def category_affinity(recent_categories: Sequence[Sequence[str]],
     """
     if not recent_categories:
         return np.zeros(len(candidate_categories), dtype=np.float32)
-    holders: dict[str, set[int]] = {}  # category -> the recent items in it
+    holders: dict[str, int] = {}  # category -> the recent items in it, as bits of an int
     for i, cats in enumerate(recent_categories):
         for cat in cats:
-            holders.setdefault(cat, set()).add(i)
-    empty: set[int] = set()
+            holders[cat] = holders.get(cat, 0) | (1 << i)
     n_recent = len(recent_categories)
     # Candidates share a few category paths: each path's share is computed once.
     share_of: dict[tuple[str, ...], float] = {}
@@ -109,8 +108,10 @@ def category_affinity(recent_categories: Sequence[Sequence[str]],
         path = tuple(cats)
         share = share_of.get(path)
         if share is None:
-            sharing = len(empty.union(*(holders.get(c, empty) for c in path)))
-            share = share_of[path] = sharing / n_recent
+            sharing = 0
+            for c in path:
+                sharing |= holders.get(c, 0)
+            share = share_of[path] = sharing.bit_count() / n_recent
         shares.append(share)
     return np.array(shares, dtype=np.float32)
 
