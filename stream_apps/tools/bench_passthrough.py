@@ -28,7 +28,7 @@ def create_passthrough_app() -> Any:
         broker=[f"kafka://{s}" for s in settings.bootstrap_servers.split(",")],
         store="memory://", datadir=faust_datadir(settings), web_port=settings.web_port, web_bind="127.0.0.1", web_host="127.0.0.1",
         topic_partitions=settings.partitions, consumer_auto_offset_reset="earliest",
-        autodiscover=False, **faust_broker_settings(),
+        autodiscover=False, **faust_broker_settings(settings.producer_linger_ms / 1000),  # the worker's
     )
 
     def raw(name: str) -> Any:

@@ -57,7 +57,7 @@ def create_app(settings: Settings) -> Worker:
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
         broker_credentials=faust_credentials(settings),
-        **faust_broker_settings(),
+        **faust_broker_settings(settings.producer_linger_ms / 1000),
     )
 
     def raw_topic(name: str, *more: str) -> Any:
