@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,6 +48,7 @@ from engine.recommend import (
     _relative_model_scores,
     _top_allowed,
     _top_categories,
+    _values_by_id,
     _view_or_last_items,
 )
 from engine.trending import Trending
@@ -337,10 +337,7 @@ def _candidates(prep: _Prepared, catalog: Catalog, now: float, collab: Collabora
     n = len(candidates)
     vectors = catalog.index.vectors(candidates)
     column = dict(zip(covisit_ids, range(len(covisit_ids))))
-    covisit = np.zeros(n)
-    if len(covisit_total):  # a gather instead of a lookup per candidate: the same values
-        at = np.fromiter(map(column.get, candidates, repeat(-1, n)), dtype=np.intp, count=n)
-        covisit = np.where(at >= 0, covisit_total[at], 0.0)
+    covisit = _values_by_id(np.asarray(covisit_total, dtype=np.float64), column, candidates)
     if covisit.max(initial=0.0) > 0:
         covisit = covisit / covisit.max()
     scene = prep.request.scene
