@@ -37,6 +37,8 @@ from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 
+from stream_apps.settings import Settings
+
 log = logging.getLogger(__name__)
 
 __all__ = ["apply_kafka_compat", "faust_broker_settings", "kafka_compat_applied"]
@@ -242,7 +244,7 @@ async def _probe_highwaters(
         await probe.stop()
 
 
-def faust_broker_settings(producer_linger_s: float = 0.005) -> dict[str, Any]:
+def faust_broker_settings(producer_linger_s: float = Settings.producer_linger_ms / 1000) -> dict[str, Any]:
     """``faust.App`` settings for a worker that is ready in seconds on Tansu, with the
     producer's linger (``Settings.producer_linger_ms``).
 
