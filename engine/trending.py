@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import operator
+from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -32,6 +33,10 @@ GLOBAL = "*"
 # Stored values grow by 2 ** ((t - t_ref) / half_life); rebasing before 2 ** 64 keeps
 # them far from float64 overflow (about 2 ** 1023) without touching entries often.
 _REBASE_HALF_LIVES = 64.0
+
+# The shortest ranking a counter keeps for :meth:`DecayedCounter.top`: a page asks for a
+# few dozen keys plus the user's excluded ones.
+_MIN_RANKED = 256
 
 
 def _check_weight(weight: float, now: float) -> None:
@@ -86,6 +91,12 @@ class DecayedCounter:
         self._track = track_evictions
         self.evicted: list[str] = []
         """Evicted keys, oldest first, when ``track_evictions``; the owner drains it."""
+        # The strongest keys as (-stored value, key), ascending: exactly the first
+        # ``_ranked_width`` of the order :meth:`top` uses (all keys if fewer), kept up to
+        # date while values only grow; ``None`` once anything else changed (rebuilt on
+        # demand). Decay scales every value alike, so the order does not depend on time.
+        self._ranked: list[tuple[float, str]] | None = None
+        self._ranked_width = 0
 
     def __len__(self) -> int:
         return len(self._values)
@@ -115,8 +126,11 @@ class DecayedCounter:
         elif (now - self._t_ref) / self.half_life_s > _REBASE_HALF_LIVES:
             self._rebase(now)
         grown = weight * 2.0 ** ((now - self._t_ref) / self.half_life_s)
-        self._values[key] = self._values.get(key, 0.0) + grown
+        old = self._values.get(key)
+        self._values[key] = new = (0.0 if old is None else old) + grown
         self._total += grown
+        if self._ranked is not None:
+            self._rank_grown(key, old, new)
         if len(self._values) > self.capacity:
             self._evict(self.capacity - int(self.capacity * self.evict_fraction))
 
@@ -135,8 +149,14 @@ class DecayedCounter:
         elif (now - self._t_ref) / self.half_life_s > _REBASE_HALF_LIVES:
             self._rebase(now)
         grown = value * 2.0 ** ((now - self._t_ref) / self.half_life_s)
-        self._total += grown - self._values.get(key, 0.0)
+        old = self._values.get(key)
+        self._total += grown - (0.0 if old is None else old)
         self._values[key] = grown
+        if self._ranked is not None:
+            if old is None or grown >= old:
+                self._rank_grown(key, old, grown)
+            elif self._rank_of(key, old) is not None:
+                self._ranked = None  # a ranked key fell: what follows it is not known
         if len(self._values) > self.capacity:
             self._evict(self.capacity - int(self.capacity * self.evict_fraction))
 
@@ -160,17 +180,20 @@ class DecayedCounter:
         stored = dict(zip(values.keys(), weights.tolist()))
         self._values, self._t_ref = stored, now
         self._total = reduce(operator.add, stored.values(), 0.0)
+        self._ranked = None
 
     def _rebase(self, now: float) -> None:
         scale = self._factor(now)
         self._values = {k: v * scale for k, v in self._values.items()}
         self._total = math.fsum(self._values.values())
         self._t_ref = now
+        self._ranked = None  # rescaled values may round into a different order of ties
 
     def _evict(self, target: int) -> None:
         keys = list(self._values)
         values = np.fromiter(self._values.values(), dtype=np.float64, count=len(keys))
         drop = len(keys) - target
+        self._ranked = None
         # Weakest first; ties go to the key inserted first, so eviction is deterministic.
         weakest = np.argsort(values, kind="stable")[:drop]
         for i in weakest.tolist():
@@ -185,7 +208,55 @@ class DecayedCounter:
         if value is None:
             return False
         self._total = max(self._total - value, 0.0)
+        if self._ranked is not None and self._rank_of(key, value) is not None:
+            self._ranked = None
         return True
+
+    def _rank_of(self, key: str, stored: float) -> int | None:
+        """Where ``key`` (stored value ``stored``) is in the kept ranking, if it is."""
+        ranked = self._ranked
+        if ranked is None:
+            return None
+        at = bisect_left(ranked, (-stored, key))
+        return at if at < len(ranked) and ranked[at][1] == key else None
+
+    def _rank_grown(self, key: str, old: float | None, new: float) -> None:
+        """Keep the ranking exact after ``key`` grew from ``old`` (``None``: new) to ``new``."""
+        ranked = self._ranked
+        if ranked is None:
+            return
+        at = None if old is None else self._rank_of(key, old)
+        entry = (-new, key)
+        if at is not None:
+            del ranked[at]
+            insort(ranked, entry)
+        elif len(ranked) < self._ranked_width:  # the ranking holds every key
+            insort(ranked, entry)
+        elif entry < ranked[-1]:
+            insort(ranked, entry)
+            ranked.pop()
+
+    def _ranking(self, width: int) -> list[tuple[float, str]]:
+        """The kept ranking, at least ``width`` long when there are that many keys."""
+        ranked = self._ranked
+        if ranked is not None and (len(ranked) >= width or len(ranked) == len(self._values)):
+            return ranked
+        width = max(width, 2 * self._ranked_width, _MIN_RANKED)
+        # Vectorised over every key (no Python loop per key): the strongest ``width`` by
+        # a partial sort, widened to every key tied with the last one, then ordered.
+        keys = list(self._values)
+        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(keys))
+        if width < len(keys):
+            part = np.argpartition(-values, width - 1)[:width]
+            # argpartition does not order ties; widen to every key tied with the last one.
+            part = np.nonzero(values >= values[part].min())[0]
+        else:
+            part = np.arange(len(keys))
+        names = np.array([keys[i] for i in part.tolist()], dtype=object)
+        chosen = part[np.lexsort((names, -values[part]))[:width]].tolist()
+        self._ranked = [(-value, keys[i]) for i, value in zip(chosen, values[chosen].tolist())]
+        self._ranked_width = width
+        return self._ranked
 
     def get(self, key: str, now: float) -> float:
         """The decayed count of ``key`` at ``now`` (0.0 for an unknown key)."""
@@ -202,31 +273,25 @@ class DecayedCounter:
         return self._total * self._factor(now)
 
     def top(self, k: int, now: float, exclude: Iterable[str] = ()) -> tuple[list[str], NDArray[np.float32]]:
-        """The ``k`` strongest keys not in ``exclude``, strongest first (ties by key)."""
+        """The ``k`` strongest keys not in ``exclude``, strongest first (ties by key).
+
+        Served from a kept ranking (this runs for every batch of pages): the excluded
+        keys are dropped among the strongest ``k + len(exclude)`` only.
+        """
         if k < 0:
             raise InvalidEvent(f"k must be >= 0, got {k!r}")
         skip = set(exclude)
         if not self._values or k == 0:
             return [], np.zeros(0, dtype=np.float32)
-        # Vectorised over every key (no Python loop per key: this runs on every request);
-        # the excluded keys are dropped among the strongest ``k + len(skip)`` only.
-        keys = list(self._values)
-        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(keys))
-        wanted = k + len(skip)
-        if wanted < len(keys):
-            part = np.argpartition(-values, wanted - 1)[:wanted]
-            # argpartition does not order ties; widen to every key tied with the last one.
-            part = np.nonzero(values >= values[part].min())[0]
-        else:
-            part = np.arange(len(keys))
-        if skip:
-            part = np.array([i for i in part.tolist() if keys[i] not in skip], dtype=np.intp)
-            if not len(part):
-                return [], np.zeros(0, dtype=np.float32)
-        names = np.array([keys[i] for i in part.tolist()], dtype=object)
-        order = np.lexsort((names, -values[part]))[:k]
-        chosen = part[order]
-        return [keys[i] for i in chosen.tolist()], (values[chosen] * self._factor(now)).astype(np.float32)
+        ids: list[str] = []
+        stored: list[float] = []
+        for negative, key in self._ranking(k + len(skip)):
+            if key not in skip:
+                ids.append(key)
+                stored.append(-negative)
+                if len(ids) == k:
+                    break
+        return ids, (np.array(stored, dtype=np.float64) * self._factor(now)).astype(np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able snapshot (see :meth:`from_dict`)."""

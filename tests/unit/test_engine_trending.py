@@ -162,3 +162,53 @@ def test_replace_all_rejects_a_bad_weight_and_keeps_the_counter(bad: float) -> N
     assert c.keys() == ["a"] and c.get("a", T0) == 2.0
     with pytest.raises(InvalidEvent, match="capacity"):
         c.replace_all({str(j): 1.0 for j in range(6)}, T0)
+
+
+def _reference_top(counter: DecayedCounter, k: int, now: float, exclude: set[str]) -> tuple[list[str], list[float]]:
+    """Every key sorted by decayed count (highest first), then key: the order top() promises."""
+    keys, values = counter.items_at(now)
+    order = sorted((-v, key) for key, v in zip(keys, values.tolist()) if key not in exclude)[:k]
+    return [key for _, key in order], [-v for v, _ in order]
+
+
+def test_top_stays_exact_while_the_counter_changes_between_calls() -> None:
+    # top() keeps its ranking between calls and updates it as values grow; every other
+    # change (a fall, a removal, an eviction, a replace) must rebuild it. Few distinct
+    # weights and times make ties on the ranking's edge common.
+    rng = random.Random(7)
+    c = DecayedCounter(half_life_s=H, capacity=300, evict_fraction=0.1)
+    now = T0
+    for step in range(3000):
+        key = f"k{rng.randrange(400)}"
+        action = rng.random()
+        if action < 0.7:
+            c.add(key, rng.choice([0.0, 1.0, 2.0]), now)
+        elif action < 0.85:
+            c.set(key, rng.choice([0.5, 1.0, 3.0]), now)
+        elif action < 0.95:
+            c.remove(key)
+        elif action < 0.96:
+            c.replace_all({f"k{j}": float(j % 4) for j in range(rng.randrange(1, 50))}, now)
+        else:
+            now += rng.choice([0.0, 60.0, H])
+        if step % 7 == 0:
+            k = rng.choice([1, 5, 40, 300])
+            exclude = {f"k{rng.randrange(400)}" for _ in range(rng.randrange(0, 30))}
+            ids, scores = c.top(k, now, exclude)
+            want_ids, want_scores = _reference_top(c, k, now, exclude)
+            assert ids == want_ids, step
+            assert scores.tolist() == np.asarray(want_scores, dtype=np.float32).tolist()
+
+
+def test_top_gives_the_same_answer_kept_or_rebuilt() -> None:
+    kept = DecayedCounter(half_life_s=H, capacity=2000)
+    for j in range(1500):
+        kept.add(f"i{j % 700}", float(j % 5), T0 + j)
+    kept.top(10, T0 + 1500)  # builds the ranking, then the adds below update it
+    for j in range(1500, 2500):
+        kept.add(f"i{j % 900}", float(j % 3), T0 + j)
+    rebuilt = DecayedCounter.from_dict(kept.to_dict())
+    for k, exclude in ((10, set()), (40, {"i1", "i5", "i899"}), (600, {f"i{j}" for j in range(0, 900, 3)})):
+        got, want = kept.top(k, T0 + 2500, exclude), rebuilt.top(k, T0 + 2500, exclude)
+        assert got[0] == want[0]
+        assert got[1].tolist() == want[1].tolist()
