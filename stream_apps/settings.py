@@ -124,6 +124,10 @@ class Settings:
     batch_max_events: int = 256
     batch_window_ms: float = 5.0
     coalesce_user_events: bool = True
+    # A batch of at most this many pages is ranked on the event loop instead: for a page or
+    # two, the hop to the ranking thread and the GIL hand-offs beside it cost more CPU than
+    # they keep off the loop (0: every batch in the thread).
+    inline_ranking_max_pages: int = 8
     # The GIL switch interval of a worker process (Python's default is 5 ms), and how long
     # the item-vector and model-update loaders' fetches wait (their updates arrive within it).
     gil_switch_interval_ms: float = 1.0
@@ -154,6 +158,8 @@ class Settings:
             raise SettingsError(f"{self.security_protocol} needs sasl_mechanism and sasl_username")
         if self.user_ttl_s <= 0 or self.sweep_interval_s <= 0 or self.partition_stall_s <= 0:
             raise SettingsError("user_ttl_s, sweep_interval_s and partition_stall_s must be > 0")
+        if not 0 <= self.inline_ranking_max_pages <= 64:
+            raise SettingsError(f"inline_ranking_max_pages must be in [0, 64], got {self.inline_ranking_max_pages}")
         if self.batch_max_events < 1 or not 0.0 < self.batch_window_ms <= 1000.0:
             raise SettingsError(f"batch_max_events must be >= 1 and batch_window_ms in (0, 1000], got "
                                 f"{self.batch_max_events} and {self.batch_window_ms}")

@@ -97,7 +97,9 @@ class CatalogueService:
     processes (its users are a uniform hash sample of all users).
 
     Ranking runs in one thread of its own, so heartbeats, the HTTP API and commits keep
-    the loop while a batch is ranked (hnswlib and numpy release the GIL). hnswlib's
+    the loop while a batch is ranked (hnswlib and numpy release the GIL); a batch of at
+    most ``inline_max_pages`` pages (a few ms each) is ranked on the loop, where it costs
+    less CPU than the hop to the thread and the GIL hand-offs while it runs there. hnswlib's
     add_items is not safe alongside knn_query: every index write (the item loader, on
     the loop) and every ranking job hold ``index_lock``, so they never overlap; reads
     on the loop (an event's item vector) only ever overlap with reads. The same lock
@@ -114,20 +116,22 @@ class CatalogueService:
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Exploration draws in the ranking thread: a Generator of its own (not thread-safe).
     ranking_rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    inline_max_pages: int = 0
     _ranker: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="ranking"))
 
     async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
-        """:func:`engine.batch.recommend_batch` in the ranking thread, under the index lock."""
+        """:func:`engine.batch.recommend_batch` under the index lock: in the ranking thread,
+        or on the loop for a batch of at most ``inline_max_pages``."""
         catalog = self.catalog
         if catalog is None or not requests:
             return [Page([]) for _ in requests]
-        loop = asyncio.get_running_loop()
+        job = partial(recommend_batch, requests, catalog, now, self.interest_config, self.recommend_config,
+                      k=k, collaborative=self.collaborative, rng=self.ranking_rng)
         async with self.index_lock:
-            pages: list[Page] = await loop.run_in_executor(
-                self._ranker, partial(recommend_batch, requests, catalog, now, self.interest_config,
-                                      self.recommend_config, k=k, collaborative=self.collaborative,
-                                      rng=self.ranking_rng))
+            if len(requests) <= self.inline_max_pages:
+                return job()
+            pages: list[Page] = await asyncio.get_running_loop().run_in_executor(self._ranker, job)
         return pages
 
     def ensure_catalog(self, dim: int) -> Catalog:
@@ -227,7 +231,8 @@ class WorkerContext:
         self.catalogue = CatalogueService(
             settings.index_config, settings.interest_config(), recommend_config,
             Collaborative(Covisitation(settings.covisit_config()), Trending(),
-                          categories=Trending(settings.category_trending_config())))
+                          categories=Trending(settings.category_trending_config())),
+            inline_max_pages=settings.inline_ranking_max_pages)
         self.learning = LearningState(
             settings.ranker_config(), settings.control_share,
             DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight),
