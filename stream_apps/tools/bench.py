@@ -464,9 +464,15 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         out["index_items"] = health.get("index_items", 0)
         _say(f"worker: draining {n:,} events ({out['index_items']:,} items in its index)")
         before = batch_sizes(web_port)
-        drained = _measure_drain(settings, names.recommendations,
-                                 lambda: _produce_backlog(prod, names.click, n, item_ids, "w"), n,
-                                 pid_of=lambda: worker.pid)
+        threads_at: list[tuple[float, dict[str, float] | None]] = []
+
+        def produce_backlog() -> None:
+            threads_at.append((time.monotonic(), thread_cpu(web_port)))
+            _produce_backlog(prod, names.click, n, item_ids, "w")
+
+        drained = _measure_drain(settings, names.recommendations, produce_backlog, n, pid_of=lambda: worker.pid)
+        out["throughput_threads"] = thread_shares(threads_at[0][1], thread_cpu(web_port),
+                                                  time.monotonic() - threads_at[0][0])
         rate = drained["rate"]
         out["throughput_eps"] = round(rate, 1)
         out["throughput_received"] = drained["answered"]
@@ -490,10 +496,12 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         for r in rates:
             _say(f"latency at {r} events/s for {options.rate_seconds:.0f} s")
             before, cpu_before, wall_before = batch_sizes(web_port), cpu_seconds(worker.pid), time.monotonic()
+            threads_before = thread_cpu(web_port)
             by_rate[str(r)] = _paced_rate(prod, names.click, collector, r, options.rate_seconds, item_ids, rng)
             by_rate[str(r)]["batches"] = batch_stats(before, batch_sizes(web_port))
-            by_rate[str(r)]["cpu"] = cpu_use(cpu_before, cpu_seconds(worker.pid), time.monotonic() - wall_before,
-                                             by_rate[str(r)]["sent"])
+            wall = time.monotonic() - wall_before
+            by_rate[str(r)]["cpu"] = cpu_use(cpu_before, cpu_seconds(worker.pid), wall, by_rate[str(r)]["sent"])
+            by_rate[str(r)]["threads"] = thread_shares(threads_before, thread_cpu(web_port), wall)
             if by_rate[str(r)]["saturated"] and not options.quick:
                 _say(f"the worker does not keep up with {r} events/s: higher rates skipped")
                 break
@@ -577,9 +585,8 @@ def wait_caught_up(lag: Callable[[], int | None], quiet_s: float = 3.0, cap_s: f
     return None
 
 
-def signal_traffic(web_port: int) -> dict[str, float] | None:
-    """The worker's shared-signal counters (``/metrics``): row increments its aggregator
-    received and item-signals rows it wrote. None without shared signals or an answer."""
+def _metric_samples(web_port: int, names: tuple[str, ...]) -> list[Any] | None:
+    """The worker's ``/metrics`` samples named ``names`` (None without an answer)."""
     import urllib.request
 
     from prometheus_client.parser import text_string_to_metric_families
@@ -589,15 +596,41 @@ def signal_traffic(web_port: int) -> dict[str, float] | None:
             text = response.read().decode()
     except OSError:
         return None
+    return [sample for family in text_string_to_metric_families(text) for sample in family.samples
+            if sample.name in names]
+
+
+def signal_traffic(web_port: int) -> dict[str, float] | None:
+    """The worker's shared-signal counters (``/metrics``): row increments its aggregator
+    received and item-signals rows it wrote. None without shared signals or an answer."""
     totals: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name in ("streamrec_signal_increments_total", "streamrec_signal_rows_written_total"):
-                totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    for sample in _metric_samples(web_port, ("streamrec_signal_increments_total",
+                                             "streamrec_signal_rows_written_total")) or []:
+        totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
     if "streamrec_signal_rows_written_total" not in totals:
         return None
     return {"increments": totals.get("streamrec_signal_increments_total", 0.0),
             "rows_written": totals["streamrec_signal_rows_written_total"]}
+
+
+def thread_cpu(web_port: int) -> dict[str, float] | None:
+    """The worker's CPU seconds so far by thread role (``streamrec_thread_cpu_seconds_total``)."""
+    samples = _metric_samples(web_port, ("streamrec_thread_cpu_seconds_total",))
+    return {sample.labels["thread"]: sample.value for sample in samples} if samples else None
+
+
+def thread_shares(before: dict[str, float] | None, after: dict[str, float] | None,
+                  wall_s: float) -> dict[str, float] | None:
+    """Each thread role's busy share of one core between two :func:`thread_cpu` snapshots
+    ``wall_s`` seconds apart, busiest first (roles under 0.5 % left out).
+
+    >>> thread_shares({"event-loop": 10.0, "ranking": 4.0}, {"event-loop": 12.0, "ranking": 5.0, "native": 0.01}, 4.0)
+    {'event-loop': 0.5, 'ranking': 0.25}
+    """
+    if not before or not after or wall_s <= 0:
+        return None
+    shares = {role: round((seconds - before.get(role, 0.0)) / wall_s, 3) for role, seconds in after.items()}
+    return dict(sorted(((r, v) for r, v in shares.items() if v >= 0.005), key=lambda rv: -rv[1]))
 
 
 def batch_sizes(web_port: int) -> dict[int, int]:
@@ -626,6 +659,15 @@ def batch_stats(before: dict[int, int], after: dict[int, int]) -> dict[str, Any]
 
 # --- the command ---------------------------------------------------------------------
 
+def _shares(shares: dict[str, float]) -> str:
+    """Thread shares as text.
+
+    >>> _shares({"event-loop": 0.5, "ranking": 0.254})
+    'event-loop 50%, ranking 25%'
+    """
+    return ", ".join(f"{role} {share:.0%}" for role, share in shares.items())
+
+
 def _seconds(value: Any) -> str:
     return f"not within {CATCH_UP_CAP_S:.0f} s" if value is None else f"{value} s" if isinstance(value, (int, float)) else str(value)
 
@@ -653,6 +695,8 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
             ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),
              sizes(result.get("throughput_batches")), ""),
         ]
+        if result.get("throughput_threads"):
+            rows.append(("  its threads' share of a core (drain)", _shares(result["throughput_threads"]), "", ""))
         traffic = result.get("signal_traffic")
         if traffic and traffic["increments"]:
             events = result.get("throughput_received") or 0
@@ -676,6 +720,8 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
             if v.get("cpu"):  # how close to saturation this rate ran the worker
                 rows.append(("    CPU ms per event, busy share of a core", v["cpu"]["ms_per_event"],
                              f"busy {v['cpu']['busy_share']:.0%}", ""))
+            if v.get("threads"):
+                rows.append(("    its threads' share of a core", _shares(v["threads"]), "", ""))
     for ann in result.get("ann", []):
         k, ef = ann["k"], ann["ef_search"]
         rows += [

@@ -2,15 +2,67 @@
 
 from __future__ import annotations
 
+import os
+import re
+import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
+from prometheus_client.core import CounterMetricFamily
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
+
+
+def thread_role(thread: threading.Thread) -> str:
+    """What a thread of the worker does, as a metric label: ``event-loop`` for the main
+    thread, the class of the service a mode/Faust service thread runs (Faust's Kafka
+    consumer), else its name without an executor's ``_0`` suffix (``ranking``)."""
+    if thread is threading.main_thread():
+        return "event-loop"
+    service = getattr(thread, "service", None)  # mode.threads.WorkerThread
+    if service is not None:
+        return type(service).__name__
+    return re.sub(r"_\d+$", "", thread.name)
+
+
+def thread_cpu_seconds(task_dir: str = "/proc/self/task") -> dict[str, float]:
+    """User + system CPU seconds of this process's live threads, summed by
+    :func:`thread_role`; ``native`` for threads Python does not know (hnswlib's, torch's).
+    Empty without Linux's ``/proc``."""
+    roles = {t.native_id: thread_role(t) for t in threading.enumerate() if t.native_id is not None}
+    try:
+        tids = os.listdir(task_dir)
+    except OSError:
+        return {}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for tid in tids:
+        try:
+            fields = Path(task_dir, tid, "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # the thread ended meanwhile
+        role = roles.get(int(tid), "native")
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+class ThreadCpuCollector:
+    """``streamrec_thread_cpu_seconds_total{thread}`` at each scrape: where the worker's
+    CPU goes (its threads share one GIL, so their sum is about one core at most, apart
+    from native threads), without a profiler. A thread that ended is no longer counted."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("streamrec_thread_cpu_seconds",
+                                     "CPU seconds of the worker's threads, by what they do", labels=["thread"])
+        for role, seconds in sorted(thread_cpu_seconds().items()):
+            family.add_metric([role], seconds)
+        yield family
 
 
 @dataclass
@@ -70,6 +122,7 @@ class WorkerMetrics:
             "Assigned partitions found unread and not moving, by repair (seek, rejoin)",
             ["action"], registry=r)
         ProcessCollector(registry=r)  # process_resident_memory_bytes, CPU seconds, open fds
+        r.register(ThreadCpuCollector())
         self.feedback = Counter(
             "streamrec_recommendation_feedback_total",
             "Impressions, clicks and purchases that name a recommendation (rec_id), by scene "

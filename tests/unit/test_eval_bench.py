@@ -12,6 +12,7 @@ from stream_apps.tools.bench import (
     parse_sizes,
     percentiles,
     table_rows,
+    thread_shares,
     wait_caught_up,
 )
 from stream_apps.tools.bench_ann import bench_ann, realistic_vectors
@@ -101,6 +102,15 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     cpu = {r[0]: r for r in rows}["    CPU ms per event, busy share of a core"]
     assert cpu[1:3] == (18.0, "busy 90%")
     assert cpu_use(None, 1.0, 5.0, 250) is None and cpu_use(1.0, 2.0, 5.0, 0) is None
+    assert "    its threads' share of a core" not in {r[0] for r in rows}  # not measured
+    threads = thread_shares({"event-loop": 10.0, "ranking": 2.0}, {"event-loop": 13.0, "ranking": 4.0}, 5.0)
+    rows = table_rows({"quick": True, "dim": 384, "throughput_eps": 500.0, "passthrough_eps": 2000.0,
+                       "throughput_threads": threads, "latency_ms": measured, "latency_rate": 50,
+                       "latency_by_rate": {"50": {**measured, "threads": threads}}})
+    by_name = {r[0]: r for r in rows}
+    assert by_name["  its threads' share of a core (drain)"][1] == "event-loop 60%, ranking 40%"
+    assert by_name["    its threads' share of a core"][1] == "event-loop 60%, ranking 40%"
+    assert thread_shares(None, threads, 5.0) is None
 
 
 def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
