@@ -114,7 +114,8 @@ class CatalogueService:
     catalog: Catalog | None = None
     catalog_loaded: asyncio.Event | None = None
     index_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Exploration draws in the ranking thread: a Generator of its own (not thread-safe).
+    # Exploration draws of the ranking jobs, one job at a time (the index lock): a
+    # Generator of its own, as it is not thread-safe.
     ranking_rng: np.random.Generator = field(default_factory=np.random.default_rng)
     inline_max_pages: int = 0
     _ranker: ThreadPoolExecutor = field(
