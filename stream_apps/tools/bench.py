@@ -289,13 +289,9 @@ def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) 
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
-    import os
+    from stream_apps.worker.metrics import stat_cpu_seconds
 
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
+    return stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
 
 
 def cpu_use(cpu_before: float | None, cpu_after: float | None, wall_s: float, events: int) -> dict[str, float] | None:

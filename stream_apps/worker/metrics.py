@@ -31,6 +31,16 @@ def thread_role(thread: threading.Thread) -> str:
     return re.sub(r"_\d+$", "", thread.name)
 
 
+def stat_cpu_seconds(stat_file: Path) -> float | None:
+    """User + system CPU seconds in a Linux ``/proc/<pid>/stat`` (or a thread's
+    ``/proc/<pid>/task/<tid>/stat``); None when it cannot be read."""
+    try:
+        fields = stat_file.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def thread_cpu_seconds(task_dir: str = "/proc/self/task") -> dict[str, float]:
     """User + system CPU seconds of this process's live threads, summed by
     :func:`thread_role`; ``native`` for threads Python does not know (hnswlib's, torch's).
@@ -40,15 +50,13 @@ def thread_cpu_seconds(task_dir: str = "/proc/self/task") -> dict[str, float]:
         tids = os.listdir(task_dir)
     except OSError:
         return {}
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for tid in tids:
-        try:
-            fields = Path(task_dir, tid, "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+        seconds = stat_cpu_seconds(Path(task_dir, tid, "stat"))
+        if seconds is None:
             continue  # the thread ended meanwhile
         role = roles.get(int(tid), "native")
-        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        out[role] = out.get(role, 0.0) + seconds
     return out
 
 
