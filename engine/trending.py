@@ -91,12 +91,16 @@ class DecayedCounter:
         self._track = track_evictions
         self.evicted: list[str] = []
         """Evicted keys, oldest first, when ``track_evictions``; the owner drains it."""
-        # The strongest keys as (-stored value, key), ascending: exactly the first
-        # ``_ranked_width`` of the order :meth:`top` uses (all keys if fewer), kept up to
-        # date while values only grow; ``None`` once anything else changed (rebuilt on
-        # demand). Decay scales every value alike, so the order does not depend on time.
+        # The strongest keys as (-stored value, key), ascending: always an exact prefix
+        # of the order :meth:`top` uses (every key when ``_ranked_all``), at most
+        # ``_ranked_width`` long unless it holds every key. Kept up to date as values
+        # grow, fall or go: a key that falls past the prefix's end just leaves it, so
+        # the prefix can shorten, and it is rebuilt when shorter than a top() needs.
+        # ``None`` after an eviction, rebase or replace_all (rebuilt on demand). Decay
+        # scales every value alike, so the order does not depend on time.
         self._ranked: list[tuple[float, str]] | None = None
         self._ranked_width = 0
+        self._ranked_all = False
 
     def __len__(self) -> int:
         return len(self._values)
@@ -130,7 +134,7 @@ class DecayedCounter:
         self._values[key] = new = (0.0 if old is None else old) + grown
         self._total += grown
         if self._ranked is not None:
-            self._rank_grown(key, old, new)
+            self._rank_moved(key, old, new)
         if len(self._values) > self.capacity:
             self._evict(self.capacity - int(self.capacity * self.evict_fraction))
 
@@ -153,10 +157,7 @@ class DecayedCounter:
         self._total += grown - (0.0 if old is None else old)
         self._values[key] = grown
         if self._ranked is not None:
-            if old is None or grown >= old:
-                self._rank_grown(key, old, grown)
-            elif self._rank_of(key, old) is not None:
-                self._ranked = None  # a ranked key fell: what follows it is not known
+            self._rank_moved(key, old, grown)
         if len(self._values) > self.capacity:
             self._evict(self.capacity - int(self.capacity * self.evict_fraction))
 
@@ -208,8 +209,8 @@ class DecayedCounter:
         if value is None:
             return False
         self._total = max(self._total - value, 0.0)
-        if self._ranked is not None and self._rank_of(key, value) is not None:
-            self._ranked = None
+        if self._ranked is not None:
+            self._rank_moved(key, value, None)
         return True
 
     def _rank_of(self, key: str, stored: float) -> int | None:
@@ -220,28 +221,36 @@ class DecayedCounter:
         at = bisect_left(ranked, (-stored, key))
         return at if at < len(ranked) and ranked[at][1] == key else None
 
-    def _rank_grown(self, key: str, old: float | None, new: float) -> None:
-        """Keep the ranking exact after ``key`` grew from ``old`` (``None``: new) to ``new``."""
+    def _rank_moved(self, key: str, old: float | None, new: float | None) -> None:
+        """Keep the ranking an exact prefix after ``key``'s stored value went from ``old``
+        (``None``: a new key) to ``new`` (``None``: removed)."""
         ranked = self._ranked
         if ranked is None:
             return
         at = None if old is None else self._rank_of(key, old)
-        entry = (-new, key)
         if at is not None:
-            del ranked[at]
+            del ranked[at]  # what is left is still a prefix: every key after it is weaker
+        if new is None:
+            return
+        entry = (-new, key)
+        # It belongs in the prefix when the prefix holds every key, when it was in it and
+        # did not fall (every key outside is weaker than it was), or when it sorts before
+        # the prefix's last key. Otherwise it is outside, as a key that fell there should be.
+        if (self._ranked_all or (at is not None and old is not None and new >= old)
+                or (ranked and entry < ranked[-1])):
             insort(ranked, entry)
-        elif len(ranked) < self._ranked_width:  # the ranking holds every key
-            insort(ranked, entry)
-        elif entry < ranked[-1]:
-            insort(ranked, entry)
-            ranked.pop()
+            if not self._ranked_all and len(ranked) > self._ranked_width:
+                ranked.pop()
 
     def _ranking(self, width: int) -> list[tuple[float, str]]:
         """The kept ranking, at least ``width`` long when there are that many keys."""
         ranked = self._ranked
-        if ranked is not None and (len(ranked) >= width or len(ranked) == len(self._values)):
+        if ranked is not None and (len(ranked) >= width or self._ranked_all):
             return ranked
-        width = max(width, 2 * self._ranked_width, _MIN_RANKED)
+        # A wider request doubles the width (so growing requests rebuild rarely); a prefix
+        # that shortened is rebuilt at its width.
+        kept = self._ranked_width
+        width = max(width, _MIN_RANKED, 2 * kept if width > kept else kept)
         # Vectorised over every key (no Python loop per key): the strongest ``width`` by
         # a partial sort, widened to every key tied with the last one, then ordered.
         keys = list(self._values)
@@ -256,6 +265,7 @@ class DecayedCounter:
         chosen = part[np.lexsort((names, -values[part]))[:width]].tolist()
         self._ranked = [(-value, keys[i]) for i, value in zip(chosen, values[chosen].tolist())]
         self._ranked_width = width
+        self._ranked_all = len(self._ranked) == len(keys)
         return self._ranked
 
     def get(self, key: str, now: float) -> float:

@@ -171,15 +171,23 @@ def _reference_top(counter: DecayedCounter, k: int, now: float, exclude: set[str
     return [key for _, key in order], [-v for v, _ in order]
 
 
-def test_top_stays_exact_while_the_counter_changes_between_calls() -> None:
-    # top() keeps its ranking between calls and updates it as values grow; every other
-    # change (a fall, a removal, an eviction, a replace) must rebuild it. Few distinct
-    # weights and times make ties on the ranking's edge common.
+@pytest.mark.parametrize("capacity,keyspace,replaces,steps_s", [(300, 400, 0.01, (0.0, 60.0, H)),
+                                                                  (3000, 2500, 0.0, (0.0,))])
+def test_top_stays_exact_while_the_counter_changes_between_calls(capacity: int, keyspace: int, replaces: float,
+                                                                 steps_s: tuple[float, ...]) -> None:
+    # top() keeps its ranking between calls as an exact prefix of the order: values grow,
+    # fall (set) and go (remove) in place; an eviction or a replace rebuilds it. Few
+    # distinct weights and times make ties on the ranking's edge common. The small
+    # counter often has all its keys ranked; the large one (never replaced, so it keeps
+    # thousands of keys) a prefix of a few hundred, and its clock stands still so that
+    # sets often make a ranked key fall.
     rng = random.Random(7)
-    c = DecayedCounter(half_life_s=H, capacity=300, evict_fraction=0.1)
+    c = DecayedCounter(half_life_s=H, capacity=capacity, evict_fraction=0.1)
     now = T0
+    for _ in range(capacity // 2):  # many keys before the first top(): it ranks a prefix
+        c.add(f"k{rng.randrange(keyspace)}", rng.choice([1.0, 2.0, 3.0]), now)
     for step in range(3000):
-        key = f"k{rng.randrange(400)}"
+        key = f"k{rng.randrange(keyspace)}"
         action = rng.random()
         if action < 0.7:
             c.add(key, rng.choice([0.0, 1.0, 2.0]), now)
@@ -187,17 +195,20 @@ def test_top_stays_exact_while_the_counter_changes_between_calls() -> None:
             c.set(key, rng.choice([0.5, 1.0, 3.0]), now)
         elif action < 0.95:
             c.remove(key)
-        elif action < 0.96:
+        elif action < 0.95 + replaces:
             c.replace_all({f"k{j}": float(j % 4) for j in range(rng.randrange(1, 50))}, now)
         else:
-            now += rng.choice([0.0, 60.0, H])
+            now += rng.choice(steps_s)
         if step % 7 == 0:
             k = rng.choice([1, 5, 40, 300])
-            exclude = {f"k{rng.randrange(400)}" for _ in range(rng.randrange(0, 30))}
+            exclude = {f"k{rng.randrange(keyspace)}" for _ in range(rng.randrange(0, 30))}
             ids, scores = c.top(k, now, exclude)
             want_ids, want_scores = _reference_top(c, k, now, exclude)
             assert ids == want_ids, step
             assert scores.tolist() == np.asarray(want_scores, dtype=np.float32).tolist()
+            # The kept ranking's whole length, not just the part this top() read.
+            kept = c._ranked or []
+            assert [key for _, key in kept] == _reference_top(c, len(kept), now, set())[0], step
 
 
 def test_top_gives_the_same_answer_kept_or_rebuilt() -> None:
