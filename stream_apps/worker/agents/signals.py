@@ -96,7 +96,11 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                                           f"{', '.join(misplaced[:5])}")
         return merged
 
+    applied_increments = increments.labels(result="applied")
+    skipped_increments = increments.labels(result="skipped")
+
     def write_rows(merged: dict[str, list[SourcedIncrement]]) -> None:
+        n_applied = n_skipped = n_written = 0  # counted once per call: a metric update costs microseconds
         for item_id, item_updates in merged.items():
             raw = signals_table.get(item_id)
             try:
@@ -105,14 +109,17 @@ def register_signal_aggregator(app: Any, ctx: WorkerContext, increments_topic: A
                 log.error("item-signals row %r unreadable, left as it is: %s", item_id, exc)
                 continue
             new_row, applied = apply_increments(row, item_updates, covisit, trending)
-            increments.labels(result="applied").inc(applied)
-            increments.labels(result="skipped").inc(len(item_updates) - applied)
+            n_applied += applied
+            n_skipped += len(item_updates) - applied
             # Written even when every increment was a replay: the row's ``seen`` then
             # tells the sender's replica that its re-sent increments are already in,
             # so it drops them instead of keeping them on top of the row for ever.
             new_raw = orjson.dumps(row_to_dict(new_row))
             shared.rows.wrote(item_id, new_raw, new_row)
             signals_table[item_id] = new_raw
-            rows_written.inc()
+            n_written += 1
+        applied_increments.inc(n_applied)
+        skipped_increments.inc(n_skipped)
+        rows_written.inc(n_written)
 
     return aggregate
