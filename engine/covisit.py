@@ -21,7 +21,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
 from operator import itemgetter
 
 import numpy as np
@@ -30,7 +29,7 @@ from numpy.typing import NDArray
 
 from engine.config import ConfigError
 from engine.errors import InvalidEvent
-from engine.trending import DecayedCounter, check_weights
+from engine.trending import DecayedCounter, check_weights, decayed_items
 
 
 @dataclass(frozen=True)
@@ -225,26 +224,18 @@ class Covisitation:
         ``(len(item_ids), n_neighbours)`` of scores before summing over query items."""
         if weights is not None and len(weights) != len(item_ids):
             raise InvalidEvent(f"weights has {len(weights)} entries for {len(item_ids)} item_ids")
-        rows_idx: list[NDArray[np.intp]] = []
-        row_keys: list[list[str]] = []
-        values: list[NDArray[np.float64]] = []
-        for r, item_id in enumerate(item_ids):
-            row = self._rows.get(item_id)
-            if row is None:
-                continue
-            keys, decayed = row.items_at(now)  # one pass per row: this runs for every page served
-            row_keys.append(keys)
-            rows_idx.append(np.full(len(keys), r, dtype=np.intp))
-            values.append(decayed)
+        present = [(r, row) for r, item_id in enumerate(item_ids) if (row := self._rows.get(item_id)) is not None]
+        # Every row's keys and decayed counts in a few passes (this runs for every page served).
+        keys, values, lengths = decayed_items([row for _, row in present], now)
         # Neighbours in first-seen order, and each key's column, in C-level passes.
-        ids = list(dict.fromkeys(chain.from_iterable(row_keys)))
+        ids = list(dict.fromkeys(keys))
         matrix = np.zeros((len(item_ids), len(ids)), dtype=np.float64)
         if not ids:
             return ids, matrix
         column = dict(zip(ids, range(len(ids))))
-        n_keys = sum(len(keys) for keys in row_keys)
-        cols_idx = np.fromiter(map(column.__getitem__, chain.from_iterable(row_keys)), dtype=np.intp, count=n_keys)
-        matrix[np.concatenate(rows_idx), cols_idx] = np.concatenate(values)
+        cols_idx = np.fromiter(map(column.__getitem__, keys), dtype=np.intp, count=len(keys))
+        rows_idx = np.repeat(np.fromiter((r for r, _ in present), dtype=np.intp, count=len(present)), lengths)
+        matrix[rows_idx, cols_idx] = values
         if self.config.normalise:
             s = self.config.smoothing
             m_query = self._mass.scores(list(item_ids), now) + s

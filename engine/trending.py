@@ -17,7 +17,7 @@ from bisect import bisect_left, insort
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from itertools import repeat
+from itertools import chain, repeat
 from typing import Any
 
 import numpy as np
@@ -316,6 +316,26 @@ class DecayedCounter:
         counter._values = dict(zip(data["keys"], (float(v) for v in data["values"])))
         counter._total = math.fsum(counter._values.values())
         return counter
+
+
+def decayed_items(counters: Sequence[DecayedCounter], now: float,
+                  ) -> tuple[list[str], NDArray[np.float64], NDArray[np.intp]]:
+    """:meth:`DecayedCounter.items_at` of each counter, concatenated in counter order, in
+    a few passes over all of them (co-visitation reads a dozen rows for every page), and
+    each counter's number of keys.
+
+    >>> a, b = DecayedCounter(half_life_s=10.0, capacity=5), DecayedCounter(half_life_s=10.0, capacity=5)
+    >>> a.add("x", 2.0, now=0.0); b.add("y", 1.0, now=10.0); b.add("z", 3.0, now=10.0)
+    >>> keys, values, lengths = decayed_items([a, b], now=10.0)
+    >>> keys, values.tolist(), lengths.tolist()
+    (['x', 'y', 'z'], [1.0, 1.0, 3.0], [1, 2])
+    """
+    lengths = np.fromiter(map(len, counters), dtype=np.intp, count=len(counters))
+    keys = list(chain.from_iterable(c._values for c in counters))
+    stored = np.fromiter(chain.from_iterable(c._values.values() for c in counters), dtype=np.float64,
+                         count=len(keys))
+    factors = np.fromiter((c._factor(now) for c in counters), dtype=np.float64, count=len(counters))
+    return keys, stored * np.repeat(factors, lengths), lengths
 
 
 @dataclass(frozen=True)
