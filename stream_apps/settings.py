@@ -30,6 +30,9 @@ from engine.trending import TrendingConfig
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 """Where ``streamrec broker`` listens by default, and so where everything looks first."""
 
+EVENT_LOOPS = ("uvloop", "asyncio")
+"""The worker's event loop implementations (``event_loop``)."""
+
 
 class SettingsError(ValueError):
     """A setting has a value that cannot work."""
@@ -132,6 +135,9 @@ class Settings:
     # the item-vector and model-update loaders' fetches wait (their updates arrive within it).
     gil_switch_interval_ms: float = 1.0
     loader_fetch_max_wait_ms: int = 250
+    # The worker's asyncio event loop: uvloop (libuv, in C) schedules the many callbacks of
+    # Faust's per-record futures and aiokafka's sockets for less CPU than asyncio's own loop.
+    event_loop: str = "uvloop"
     # Issue 12: co-visitation and trending shared by every worker and kept across restarts
     # (engine.item_signals: increments -> per-item table -> item-signals read by all). false:
     # each worker learns from its own events only, in memory (the behaviour before).
@@ -166,6 +172,8 @@ class Settings:
         if not 0.05 <= self.gil_switch_interval_ms <= 100.0 or not 1 <= self.loader_fetch_max_wait_ms <= 5000:
             raise SettingsError("gil_switch_interval_ms must be in [0.05, 100] and loader_fetch_max_wait_ms "
                                 "in [1, 5000]")
+        if self.event_loop not in EVENT_LOOPS:
+            raise SettingsError(f"event_loop must be one of {', '.join(EVENT_LOOPS)}, got {self.event_loop!r}")
         if not 0.0 <= self.producer_linger_ms <= 1000.0:
             raise SettingsError(f"producer_linger_ms must be in [0, 1000], got {self.producer_linger_ms}")
         if not 0.0 <= self.control_share <= 1.0:

@@ -48,6 +48,10 @@ def create_passthrough_app() -> Any:
 def main() -> None:
     import faust
 
+    from stream_apps.settings import from_env
+    from stream_apps.worker.run import use_event_loop
+
+    use_event_loop(from_env().event_loop)  # the worker's, for a fair ceiling
     faust.Worker(create_passthrough_app(), loglevel="warning", quiet=True).execute_from_commandline()
 
 
