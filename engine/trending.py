@@ -113,8 +113,8 @@ class DecayedCounter:
 
     def items_at(self, now: float) -> tuple[list[str], NDArray[np.float64]]:
         """Every key and its decayed count at ``now`` (``scores(keys(), now)`` in one pass)."""
-        values = np.fromiter(self._values.values(), dtype=np.float64, count=len(self._values))
-        return list(self._values), values * self._factor(now)
+        keys, values, _ = decayed_items([self], now)
+        return keys, values
 
     def _factor(self, now: float) -> float:
         """Stored value -> value decayed to ``now``."""
