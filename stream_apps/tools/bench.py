@@ -279,10 +279,15 @@ def _event(n: int, items: list[str], rng: random.Random, tag: str) -> tuple[str,
     return event_id, user.encode(), value
 
 
-def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) -> None:
+def _backlog(n: int, items: list[str], tag: str) -> list[tuple[bytes, bytes]]:
+    """The drain's events, ``(key, value)``: the same users and items for every run and
+    for both the worker and the engine alone (fresh ``ts``)."""
     rng = random.Random(1)
-    for i in range(n):
-        _, key, value = _event(i, items, rng, tag)
+    return [_event(i, items, rng, tag)[1:] for i in range(n)]
+
+
+def _produce_backlog(prod: Any, topic: str, n: int, items: list[str], tag: str) -> None:
+    for key, value in _backlog(n, items, tag):
         prod.send(topic, key=key, value=value)
     prod.flush()
 
@@ -510,32 +515,29 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         half = str(out["half_max_rate"])
         out["latency_rate"] = int(half) if half in by_rate else (max(kept_up) if kept_up else rates[0])
         out["latency_ms"] = {key: by_rate[str(out["latency_rate"])][key] for key in ("p50", "p99", "p999")}
+    # 3. the engine alone on the drain's events, once the broker and the worker are gone
+    from stream_apps.tools.bench_engine import bench_engine_alone
+
+    _say(f"the engine alone (no Kafka): the drain's {n:,} events on an index of {total:,} items")
+    out["engine_alone"] = bench_engine_alone(settings, catalogue, centres, total,
+                                             [value for _, value in _backlog(n, item_ids, "e")])
     return out
 
 
 def _produce_index(prod: Any, topic: str, catalogue: list[dict[str, Any]], centres: np.ndarray, total: int,
                    encoder: str) -> None:
     """``total`` item-vector records: the catalogue's items with their real vectors, then
-    synthetic items around them (:func:`realistic_vectors`, as the ANN part uses)."""
+    synthetic items around them (:func:`stream_apps.tools.bench_engine.bench_index_items`)."""
     import base64
 
-    from stream_apps.tools.bench_ann import realistic_vectors
+    from stream_apps.tools.bench_engine import bench_index_items
     from stream_apps.worker.context import vector_to_wire
 
-    def send(item_id: str, title: str, categories: list[str], vector: np.ndarray) -> None:
+    for item_id, title, categories, vector in bench_index_items(catalogue, centres, total):
         prod.send(topic, key=item_id.encode(), value=orjson.dumps({
             "item_id": item_id, "title": title, "categories": categories, "available": True,
             "encoder": encoder, "dim": int(vector.shape[0]),
             "vector": base64.b64encode(vector_to_wire(vector)).decode("ascii")}))
-
-    for item, vector in zip(catalogue, centres):
-        send(str(item["item_id"]), str(item.get("title") or ""), list(item.get("categories") or []), vector)
-    rng = np.random.default_rng(5)
-    extra = total - len(catalogue)
-    for lo in range(0, extra, 20_000):
-        chunk = realistic_vectors(centres, min(20_000, extra - lo), rng)
-        for j, vector in enumerate(chunk):
-            send(f"bench-item-{lo + j}", f"synthetic item {lo + j}", ["synthetic"], vector)
     prod.flush()
 
 
@@ -686,6 +688,15 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
             ("  CPU ms per event (its process)", result.get("throughput_cpu_ms_per_event"),
              f"pass-through {result.get('passthrough_cpu_ms_per_event')}",
              ratio(result.get("throughput_cpu_ms_per_event"), result.get("passthrough_cpu_ms_per_event"))),
+        ]
+        engine = result.get("engine_alone")
+        if engine:  # the ceiling: what one worker could drain if its plumbing cost nothing
+            rows += [
+                ("  the engine alone, no Kafka (events/s)", engine["eps"], f"pass-through {pt}", ratio(engine["eps"], pt)),
+                ("    its CPU ms per event; the worker's share of it", engine["cpu_ms_per_event"],
+                 f"worker {tp} events/s", ratio(tp, engine["eps"])),
+            ]
+        rows += [
             ("  load average (1 min) while draining", result.get("throughput_load_average"),
              f"pass-through {result.get('passthrough_load_average')}", ""),
             ("  recommendations for the backlog's events", result.get("throughput_recommendations", "-"),

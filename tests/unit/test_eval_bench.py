@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 
+from stream_apps.settings import Settings
 from stream_apps.tools.bench import (
     BenchOptions,
+    _backlog,
     bytes_per_user,
     cpu_use,
     parse_sizes,
@@ -16,6 +19,7 @@ from stream_apps.tools.bench import (
     wait_caught_up,
 )
 from stream_apps.tools.bench_ann import bench_ann, realistic_vectors
+from stream_apps.tools.bench_engine import bench_engine_alone, bench_index_items
 
 
 def _base(count: int = 100, dim: int = 32) -> np.ndarray:
@@ -111,6 +115,45 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
     assert by_name["  its threads' share of a core (drain)"][1] == "event-loop 60%, ranking 40%"
     assert by_name["    its threads' share of a core"][1] == "event-loop 60%, ranking 40%"
     assert thread_shares(None, threads, 5.0) is None
+
+
+def test_the_table_sets_the_engine_alone_beside_the_pass_through_and_the_worker() -> None:
+    rate = {"p50": 10.0, "p99": 20.0, "p999": 30.0, "sent": 100, "received": 100, "saturated": False,
+            "to_worker_ms": {"p50": 1.0, "p99": 2.0, "p999": 3.0}, "to_reader_ms": {"p50": 1.0, "p99": 2.0, "p999": 3.0}}
+    result = {"quick": True, "dim": 384, "throughput_eps": 250.0, "passthrough_eps": 4000.0,
+              "latency_ms": rate, "latency_rate": 50, "latency_by_rate": {"50": rate}}
+    assert "  the engine alone, no Kafka (events/s)" not in {r[0] for r in table_rows(result)}  # not measured
+    rows = {r[0]: r for r in table_rows({**result, "engine_alone": {"eps": 800.0, "cpu_ms_per_event": 1.5}})}
+    assert rows["  the engine alone, no Kafka (events/s)"][1:] == (800.0, "pass-through 4000.0", "0.20")
+    assert rows["    its CPU ms per event; the worker's share of it"][1:] == (1.5, "worker 250.0 events/s", "0.31")
+
+
+def _catalogue(n: int) -> list[dict[str, object]]:
+    return [{"item_id": f"c{i}", "title": f"thing {i}", "categories": [f"k{i % 4}"]} for i in range(n)]
+
+
+def test_the_bench_index_is_the_catalogue_then_the_same_synthetic_items_every_time() -> None:
+    base = _base(40)
+    first = list(bench_index_items(_catalogue(40), base, 100))
+    again = list(bench_index_items(_catalogue(40), base, 100))
+    assert [row[0] for row in first[:40]] == [f"c{i}" for i in range(40)]
+    assert first[0][2] == ["k0"] and np.array_equal(first[0][3], base[0])
+    assert [row[0] for row in first[40:]] == [f"bench-item-{j}" for j in range(60)]
+    assert all(np.array_equal(a[3], b[3]) for a, b in zip(first, again))
+
+
+@pytest.mark.parametrize("coalesce", [True, False])
+def test_the_engine_alone_ranks_the_drains_batches_one_page_per_user_or_per_event(coalesce: bool) -> None:
+    catalogue = _catalogue(60)
+    values = [value for _, value in _backlog(300, [str(i["item_id"]) for i in catalogue], "e")]
+    settings = Settings(batch_max_events=64, coalesce_user_events=coalesce)
+    out = bench_engine_alone(settings, catalogue, _base(60), 150, values)
+    users = [orjson.loads(v)["user_id"] for v in values]
+    distinct_per_batch = sum(len(set(users[lo:lo + 64])) for lo in range(0, 300, 64))
+    assert out["events"] == 300 and out["batch_max"] == 64
+    assert out["pages"] == (distinct_per_batch if coalesce else 300)
+    assert distinct_per_batch < 300  # 500 users: some batch holds a user twice
+    assert out["eps"] > 0 and out["cpu_ms_per_event"] > 0
 
 
 def test_caught_up_needs_a_quiet_stretch_and_gives_up_at_the_cap() -> None:
