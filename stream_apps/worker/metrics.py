@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import threading
@@ -17,6 +18,30 @@ from prometheus_client.core import CounterMetricFamily
 
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0)
+GC_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class GcPauses:
+    """Times each of the interpreter's garbage collections (a ``gc.callbacks`` entry) into
+    ``histogram`` by generation: a collection stops every Python thread, and a full one
+    walks every object the worker holds. :meth:`install` once per process."""
+
+    def __init__(self, histogram: Histogram) -> None:
+        self.histogram = histogram
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:  # collections do not nest: each "stop" ends the last "start"
+            self.histogram.labels(generation=str(info["generation"])).observe(time.perf_counter() - self._started)
+
+    def install(self) -> None:
+        gc.callbacks.append(self)
+
+    def uninstall(self) -> None:
+        if self in gc.callbacks:
+            gc.callbacks.remove(self)
 
 
 def thread_role(thread: threading.Thread) -> str:
@@ -117,6 +142,9 @@ class WorkerMetrics:
         self.batch_seconds = Histogram(
             "streamrec_batch_seconds", "Time to apply, rank and send one micro-batch",
             buckets=LATENCY_BUCKETS, registry=r)
+        self.gc_pauses = Histogram(
+            "streamrec_gc_pause_seconds", "Garbage collections of the worker's interpreter (every thread "
+            "stops), by generation (2: a full collection)", ["generation"], buckets=GC_BUCKETS, registry=r)
         self.index_size = Gauge("streamrec_index_items", "Items in the vector index", registry=r)
         self.users = Gauge("streamrec_users_in_state", "Users in this worker's state", registry=r)
         self.last_item_upsert = Gauge(

@@ -92,6 +92,7 @@ def run_worker(settings: Settings) -> int:
     import faust
 
     from stream_apps.worker.app import create_app
+    from stream_apps.worker.metrics import GcPauses
 
     install_outage_log()
     # The loop (Kafka I/O) and the ranking thread share the GIL: with Python's default 5 ms
@@ -101,6 +102,7 @@ def run_worker(settings: Settings) -> int:
     use_event_loop(settings.event_loop)
     wait_for_topics(settings)
     worker = create_app(settings)
+    GcPauses(worker.ctx.metrics.gc_pauses).install()
     try:
         faust.Worker(worker.app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
     finally:
