@@ -497,12 +497,13 @@ def bench_broker(settings: Settings, options: BenchOptions, catalogue: list[dict
         for r in rates:
             _say(f"latency at {r} events/s for {options.rate_seconds:.0f} s")
             before, cpu_before, wall_before = batch_sizes(web_port), cpu_seconds(worker.pid), time.monotonic()
-            threads_before = thread_cpu(web_port)
+            threads_before, gc_before = thread_cpu(web_port), gc_totals(web_port)
             by_rate[str(r)] = _paced_rate(prod, names.click, collector, r, options.rate_seconds, item_ids, rng)
             by_rate[str(r)]["batches"] = batch_stats(before, batch_sizes(web_port))
             wall = time.monotonic() - wall_before
             by_rate[str(r)]["cpu"] = cpu_use(cpu_before, cpu_seconds(worker.pid), wall, by_rate[str(r)]["sent"])
             by_rate[str(r)]["threads"] = thread_shares(threads_before, thread_cpu(web_port), wall)
+            by_rate[str(r)]["gc"] = gc_between(gc_before, gc_totals(web_port))
             if by_rate[str(r)]["saturated"] and not options.quick:
                 _say(f"the worker does not keep up with {r} events/s: higher rates skipped")
                 break
@@ -617,6 +618,36 @@ def thread_cpu(web_port: int) -> dict[str, float] | None:
     return {sample.labels["thread"]: sample.value for sample in samples} if samples else None
 
 
+def gc_totals(web_port: int) -> dict[str, float] | None:
+    """The worker's garbage collections so far (``streamrec_gc_pause_seconds``): count and
+    seconds, all and full (generation 2) ones."""
+    samples = _metric_samples(web_port, ("streamrec_gc_pause_seconds_count", "streamrec_gc_pause_seconds_sum"))
+    if not samples:
+        return None
+    out = {"count": 0.0, "seconds": 0.0, "full_count": 0.0, "full_seconds": 0.0}
+    for sample in samples:
+        what = "count" if sample.name.endswith("_count") else "seconds"
+        out[what] += sample.value
+        if sample.labels.get("generation") == "2":
+            out["full_" + what] += sample.value
+    return out
+
+
+def gc_between(before: dict[str, float] | None, after: dict[str, float] | None) -> dict[str, float] | None:
+    """Collections between two :func:`gc_totals` snapshots: how many full ones, and the
+    milliseconds every thread stood still in them and in all.
+
+    >>> gc_between({"count": 10, "seconds": 0.5, "full_count": 1, "full_seconds": 0.2},
+    ...            {"count": 25, "seconds": 0.9, "full_count": 2, "full_seconds": 0.45})
+    {'collections': 15, 'full': 1, 'full_ms': 250.0, 'all_ms': 400.0}
+    """
+    if not before or not after:
+        return None
+    return {"collections": int(after["count"] - before["count"]), "full": int(after["full_count"] - before["full_count"]),
+            "full_ms": round(1000 * (after["full_seconds"] - before["full_seconds"]), 1),
+            "all_ms": round(1000 * (after["seconds"] - before["seconds"]), 1)}
+
+
 def thread_shares(before: dict[str, float] | None, after: dict[str, float] | None,
                   wall_s: float) -> dict[str, float] | None:
     """Each thread role's busy share of one core between two :func:`thread_cpu` snapshots
@@ -729,6 +760,9 @@ def table_rows(result: dict[str, Any]) -> list[tuple[str, Any, Any, Any]]:
                              f"busy {v['cpu']['busy_share']:.0%}", ""))
             if v.get("threads"):
                 rows.append(("    its threads' share of a core", _shares(v["threads"]), "", ""))
+            if v.get("gc"):  # every thread stands still in a collection: latency spikes
+                rows.append(("    garbage collections, full ones", f"{v['gc']['collections']}, {v['gc']['full']}",
+                             f"{v['gc']['all_ms']} ms stopped, {v['gc']['full_ms']} in full ones", ""))
     for ann in result.get("ann", []):
         k, ef = ann["k"], ann["ef_search"]
         rows += [

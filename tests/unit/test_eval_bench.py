@@ -12,6 +12,7 @@ from stream_apps.tools.bench import (
     _backlog,
     bytes_per_user,
     cpu_use,
+    gc_between,
     parse_sizes,
     percentiles,
     table_rows,
@@ -112,9 +113,16 @@ def test_table_puts_recall_and_speedup_side_by_side_and_flags_saturation() -> No
                        "throughput_threads": threads, "latency_ms": measured, "latency_rate": 50,
                        "latency_by_rate": {"50": {**measured, "threads": threads}}})
     by_name = {r[0]: r for r in rows}
+    assert "    garbage collections, full ones" not in by_name  # not measured
     assert by_name["  its threads' share of a core (drain)"][1] == "event-loop 60%, ranking 40%"
     assert by_name["    its threads' share of a core"][1] == "event-loop 60%, ranking 40%"
     assert thread_shares(None, threads, 5.0) is None
+    paused = gc_between({"count": 4, "seconds": 0.01, "full_count": 0, "full_seconds": 0.0},
+                        {"count": 9, "seconds": 0.31, "full_count": 1, "full_seconds": 0.25})
+    rows = table_rows({"quick": True, "dim": 384, "throughput_eps": 500.0, "passthrough_eps": 2000.0,
+                       "latency_ms": measured, "latency_rate": 50, "latency_by_rate": {"50": {**measured, "gc": paused}}})
+    assert {r[0]: r for r in rows}["    garbage collections, full ones"][1:3] == ("5, 1", "300.0 ms stopped, 250.0 in full ones")
+    assert gc_between(None, {"count": 1.0}) is None
 
 
 def test_the_table_sets_the_engine_alone_beside_the_pass_through_and_the_worker() -> None:
