@@ -20,12 +20,14 @@ from engine.config import (
     RecommendConfig,
     ValidationConfig,
 )
-from engine.covisit import CovisitConfig
+from engine.covisit import Covisitation, CovisitConfig
 from engine.feedback import FeedbackConfig
 from engine.itemmodels import InteractionLog, ItemModelConfig, ItemModelRefits, RefitSchedule
-from engine.ranker import RankerConfig
+from engine.ranker import DefaultScorer, RankerConfig
 from engine.reasons import LANGUAGES as REASON_LANGUAGES
-from engine.trending import TrendingConfig
+from engine.recommend import Collaborative
+from engine.step import StepConfig
+from engine.trending import Trending, TrendingConfig
 
 EMBEDDED_BOOTSTRAP = "127.0.0.1:9092"
 """Where ``streamrec broker`` listens by default, and so where everything looks first."""
@@ -251,6 +253,23 @@ class Settings:
 
     def feedback_config(self) -> FeedbackConfig:
         return FeedbackConfig(window_s=self.feedback_window_s)
+
+    def step_config(self) -> StepConfig:
+        """A step's interests, and its fatigue half-life and bound from the feedback's."""
+        feedback = self.feedback_config()
+        return StepConfig(self.interest_config(), feedback.shown_half_life_s, feedback.max_items_per_user)
+
+    def new_collaborative(self) -> Collaborative:
+        """The empty co-visitation, trending and category counts a worker starts from (the
+        item model comes with the first refit)."""
+        return Collaborative(Covisitation(self.covisit_config()), Trending(),
+                             categories=Trending(self.category_trending_config()))
+
+    def default_scorer(self) -> DefaultScorer:
+        """The hand-set scorer a worker serves before any model is published (and to its
+        control group)."""
+        recommend = self.recommend_config()
+        return DefaultScorer(recommend.covisit_weight, recommend.item_model_weight)
 
     def validation_config(self) -> ValidationConfig:
         return ValidationConfig()

@@ -25,15 +25,12 @@ from tqdm import tqdm
 
 from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
-from engine.covisit import Covisitation
 from engine.events import Interaction, ItemUpsert, parse_event
 from engine.index import HnswIndex
 from engine.interests import UserState
 from engine.itemmodels import fit_item_model
-from engine.ranker import DefaultScorer
-from engine.recommend import Collaborative, learn_categories, learn_collaborative
-from engine.step import StepConfig, handle_event
-from engine.trending import Trending
+from engine.recommend import learn_categories, learn_collaborative
+from engine.step import handle_event
 from stream_apps.settings import Settings
 
 
@@ -68,11 +65,10 @@ def bench_engine_alone(settings: Settings, catalogue: list[dict[str, Any]], cent
         catalog.upsert([ItemUpsert(item_id=i, title=t, categories=tuple(c)) for i, t, c, _ in chunk],
                        np.stack([v for *_, v in chunk]), now=now - 86400.0)
     interest, recommend = settings.interest_config(), settings.recommend_config()
-    step = StepConfig(interest)
-    collab = Collaborative(Covisitation(settings.covisit_config()), Trending(),
-                           categories=Trending(settings.category_trending_config()))
+    step = settings.step_config()
+    collab = settings.new_collaborative()
     refits = settings.item_model_refits()
-    scorer = DefaultScorer(recommend.covisit_weight, recommend.item_model_weight)
+    scorer = settings.default_scorer()
     validation = settings.validation_config()
     states: dict[str, UserState] = {}
     size = settings.batch_max_events

@@ -27,15 +27,12 @@ import numpy as np
 from engine.batch import PageRequest, recommend_batch
 from engine.catalog import Catalog
 from engine.config import EncoderConfig, IndexConfig, InterestConfig, RecommendConfig
-from engine.covisit import Covisitation
 from engine.encoder import make_encoder
 from engine.feedback import Example, FeedbackJoin, NextEventJoin
 from engine.index import HnswIndex
 from engine.itemmodels import ItemModelRefits
 from engine.ranker import DefaultScorer, OnlineRanker, RankerConfig, Scorer, is_holdout
 from engine.recommend import Collaborative, Page
-from engine.step import StepConfig
-from engine.trending import Trending
 from engine.types import Matrix, TextEncoder, Vector
 from stream_apps.kafka.topics import TopicNames
 from stream_apps.settings import Settings
@@ -232,19 +229,14 @@ class WorkerContext:
         self.encoding = EncoderService(settings.encoder_config())
         self.catalogue = CatalogueService(
             settings.index_config, settings.interest_config(), recommend_config,
-            Collaborative(Covisitation(settings.covisit_config()), Trending(),
-                          categories=Trending(settings.category_trending_config())),
-            inline_max_pages=settings.inline_ranking_max_pages)
+            settings.new_collaborative(), inline_max_pages=settings.inline_ranking_max_pages)
         self.learning = LearningState(
-            settings.ranker_config(), settings.control_share,
-            DefaultScorer(recommend_config.covisit_weight, recommend_config.item_model_weight),
+            settings.ranker_config(), settings.control_share, settings.default_scorer(),
             FeedbackJoin(settings.feedback_config(), settings.ranker_config()),
             settings.item_model_refits(),
             NextEventJoin(settings.ranker_config(), max_users=settings.next_event_users))
         self.validation_config = settings.validation_config()
-        feedback = settings.feedback_config()
-        self.step_config = StepConfig(self.catalogue.interest_config, feedback.shown_half_life_s,
-                                      feedback.max_items_per_user)
+        self.step_config = settings.step_config()
 
     # The parts' methods under the names the agents and views use.
     async def rank(self, requests: Sequence[PageRequest], now: float, k: int | None = None) -> list[Page]:
